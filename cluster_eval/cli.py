@@ -1,0 +1,39 @@
+"""``cluster-eval`` command line.
+
+Each package owns its commands in its own ``cli.py`` and registers them here, so this
+file stays a table of contents. Heavy imports (ray, vllm, prefect, duckdb) happen
+inside the commands, never at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
+
+# package.cli modules that expose ``register(app: typer.Typer) -> None``
+_COMMAND_MODULES = ["serving.cli", "traffic.cli", "checks.cli", "flows.cli", "scenarios.cli"]
+
+
+def _register_all() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name or (exc.name and name.startswith(exc.name + ".")):
+                continue  # package not built yet
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

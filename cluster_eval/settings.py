@@ -1,0 +1,57 @@
+"""The one settings object: paths, ports and environment names.
+
+Everything that can differ between a laptop, CI and a production cluster is read
+here once (environment variables prefixed ``CLUSTER_EVAL_``) and passed down; no
+module deeper in the tree reads ``os.environ`` for its own configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLUSTER_EVAL_", extra="ignore")
+
+    home: Path = Field(
+        default=Path.home() / ".cache" / "cluster-eval",
+        description="Data directory outside git: prepared model, warehouse, run outputs.",
+    )
+    serve_env: Path = Field(
+        default=PROJECT_ROOT / ".venv-serve",
+        description="Virtualenv holding ray + vllm; used only to start a local Ray head.",
+    )
+    ray_address: str = Field(default="127.0.0.1:6379", description="GCS address of the Ray head.")
+    dashboard_url: str = Field(default="http://127.0.0.1:8265")
+    serve_url: str = Field(default="http://127.0.0.1:8000", description="Serve HTTP proxy.")
+    metrics_port: int = Field(default=8090, description="Ray's Prometheus export port.")
+    ray_num_cpus: int = Field(
+        default=8,
+        description="Logical CPUs for the local head: ray.serve.llm-style bundles reserve 2 per replica.",
+    )
+
+    @property
+    def model_dir(self) -> Path:
+        return self.home / "models" / "SmolLM2-135M-Instruct-bf16"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def metrics_url(self) -> str:
+        host = self.dashboard_url.split("://", 1)[-1].rsplit(":", 1)[0]
+        return f"http://{host}:{self.metrics_port}/metrics"
+
+
+def get_settings() -> Settings:
+    return Settings()

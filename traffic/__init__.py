@@ -1,0 +1,1 @@
+"""Captured traffic: its format, loading, workload builders, replay and capture."""
