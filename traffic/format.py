@@ -7,12 +7,36 @@ offsets. ``expect`` is optional and only feeds the rubrics: replay never sends i
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import math
+import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PARQUET_JSON_COLUMNS",
+    "Expect",
+    "ExpectedToolCall",
+    "TrafficRecord",
+    "capture_file_name",
+    "capture_file_time",
+    "to_json_dict",
+    "to_parquet_row",
+]
 
 FORMAT_VERSION = 1
+# Parquet has no nested "any JSON" type that survives every reader, so these columns
+# hold JSON text; in JSONL they are plain nested objects.
+PARQUET_JSON_COLUMNS = ("body", "expect", "tags")
+# Capture files are named by the UTC time they were opened, so a name sort is a time
+# sort and a date window can skip whole files: capture-20261123T134207.123456Z-000001.jsonl
+CAPTURE_PREFIX = "capture-"
+_CAPTURE_NAME = re.compile(r"^capture-(\d{8}T\d{6}\.\d{6})Z-(\d+)\.(jsonl|parquet)$")
+# A string that looks like a number is a typo for an offset, not a Unix timestamp.
+_NUMERIC = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
 class ExpectedToolCall(BaseModel):
@@ -42,7 +66,8 @@ class Expect(BaseModel):
     reference: str | None = Field(default=None, description="Reference answer (GSM8K, SQuAD).")
     context: str | None = Field(default=None, description="Grounding passage for groundedness.")
     answerable: bool | None = Field(
-        default=None, description="False for questions the context cannot answer: a refusal is right."
+        default=None,
+        description="False for questions the context cannot answer: a refusal is right.",
     )
 
 
@@ -58,3 +83,73 @@ class TrafficRecord(BaseModel):
     body: dict[str, Any] = Field(description="The OpenAI chat request exactly as sent.")
     expect: Expect | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("arrival", mode="before")
+    @classmethod
+    def _strict_arrival(cls, value: Any) -> Any:
+        """Refuse what pydantic's lax mode would silently turn into a wrong time.
+
+        ``true`` would become 1.0 and ``"12.5"`` 1970-01-01T00:00:12.5; both are bugs
+        in the producer, so they are reported as wrong types instead.
+        """
+        if isinstance(value, bool):
+            raise ValueError("arrival must be a number of seconds or an ISO timestamp, not a bool")
+        if isinstance(value, str) and _NUMERIC.match(value):
+            raise ValueError("arrival is a numeric string: write offsets as JSON numbers")
+        return value
+
+    @field_validator("arrival")
+    @classmethod
+    def _aware(cls, value: float | datetime) -> float | datetime:
+        """Naive timestamps are UTC, so files from different hosts sort together."""
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        if not math.isfinite(value):
+            raise ValueError("arrival must be a finite number")
+        return value
+
+
+def to_json_dict(record: TrafficRecord) -> dict[str, Any]:
+    """The JSONL form: ``body`` exactly as sent, ``expect`` without its unset fields."""
+    out: dict[str, Any] = {
+        "request_id": record.request_id,
+        "arrival": _arrival_json(record.arrival),
+        "tenant_id": record.tenant_id,
+        "endpoint": record.endpoint,
+        "body": record.body,
+    }
+    if record.expect is not None:
+        out["expect"] = record.expect.model_dump(mode="json", exclude_none=True)
+    if record.tags:
+        out["tags"] = dict(record.tags)
+    return out
+
+
+def to_parquet_row(record: TrafficRecord) -> dict[str, Any]:
+    """The Parquet form: the same fields with ``body``, ``expect`` and ``tags`` as JSON text."""
+    row = to_json_dict(record)
+    row["arrival"] = record.arrival
+    for column in PARQUET_JSON_COLUMNS:
+        value = row.get(column)
+        row[column] = None if value is None else json.dumps(value, ensure_ascii=False)
+    return row
+
+
+def _arrival_json(arrival: float | datetime) -> float | str:
+    if isinstance(arrival, datetime):
+        return arrival.isoformat().replace("+00:00", "Z")
+    return arrival
+
+
+def capture_file_name(opened_at: datetime, sequence: int, suffix: str) -> str:
+    """Name of a capture file opened at ``opened_at`` (``suffix`` is ``.jsonl`` or ``.parquet``)."""
+    stamp = opened_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f")
+    return f"{CAPTURE_PREFIX}{stamp}Z-{sequence:06d}{suffix}"
+
+
+def capture_file_time(name: str) -> datetime | None:
+    """When a capture file was opened, or ``None`` when the name is not a capture file's."""
+    match = _CAPTURE_NAME.match(name)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
