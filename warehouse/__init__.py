@@ -1,0 +1,20 @@
+"""The DuckDB warehouse: schema and migrations, run loading, trend views."""
+
+from warehouse.errors import MigrationError, WarehouseError, WarehouseLocked
+from warehouse.runs import RunInfo, delete_run, load_run, redact, write_scores
+from warehouse.schema import connect, migrate, migrations, opened
+
+__all__ = [
+    "MigrationError",
+    "RunInfo",
+    "WarehouseError",
+    "WarehouseLocked",
+    "connect",
+    "delete_run",
+    "load_run",
+    "migrate",
+    "migrations",
+    "opened",
+    "redact",
+    "write_scores",
+]
