@@ -1,0 +1,535 @@
+"""Open-loop replay: send each scheduled request at its time, record one span for it.
+
+Timing model (the reason this module exists rather than a ``for`` loop with sleeps):
+
+* The schedule is anchored to one start instant: request *i* is due at
+  ``start + offset_i / speedup`` on the monotonic clock. Every wait is computed from
+  that anchor, never from the previous send, so lateness never accumulates.
+* Each request is its own task, created at its due time; nothing bounds the number in
+  flight and the connection pool is sized for ``rate × timeout`` (``limits_for``). A
+  slow or stalled response therefore cannot hold back the requests after it: no
+  coordinated omission. If the generator itself falls behind, that shows up honestly
+  as ``schedule_lag_ms`` (actual send − intended send).
+* Waits are hybrid: an ordinary ``asyncio.sleep`` until ``spin_s`` before the due
+  time, then cooperative spinning (``sleep(0)``, so in-flight responses keep being
+  read) until it. Event-loop timers have millisecond granularity (uvloop's are whole
+  milliseconds); the spin is what gets lag below one millisecond.
+
+Failures are records, not exceptions (see STYLE.md): a request past its deadline is a
+``timeout`` span, a refused or dropped connection a ``connection_error`` span, a 4xx/5xx
+an ``http_error`` span, a malformed stream a ``protocol_error`` span.
+
+Past one core, :func:`run_replay` splits the schedule round-robin over ``workers``
+spawned processes that all anchor to the same absolute start time; their spans are
+merged into one ``spans.parquet``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import multiprocessing
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traffic.schedule import ScheduledRequest
+from traffic.spans import Span, read_spans, write_spans
+from traffic.transport import ClientSpec, classify_error, run_async
+
+__all__ = ["ReplayPlan", "ReplayResult", "replay", "run_replay"]
+
+ClientSource = httpx.AsyncClient | Callable[[], httpx.AsyncClient]
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What to send and how: the schedule plus the knobs of the timing model."""
+
+    requests: Sequence[ScheduledRequest]
+    speedup: float = 1.0
+    timeout_s: float = 60.0
+    start_at: float | None = None
+    """Absolute start (epoch seconds) shared by all workers; ``None``: ``lead_s`` from now."""
+    lead_s: float = 0.05
+    spin_s: float = 0.002
+    """Last part of each wait spent yielding instead of sleeping (timer granularity)."""
+
+    @property
+    def duration_s(self) -> float:
+        return self.requests[-1].offset_s / self.speedup if self.requests else 0.0
+
+    @property
+    def rate(self) -> float:
+        """Mean requests/s, used to size the connection pool."""
+        n = len(self.requests)
+        return n / self.duration_s if n > 1 and self.duration_s > 0 else float(n)
+
+
+@dataclass
+class ReplayResult:
+    spans_path: Path
+    telemetry_path: Path | None
+    spans: int
+    statuses: dict[str, int]
+    lag_p50_ms: float | None
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
+    wall_s: float
+    telemetry_samples: int = 0
+    telemetry_gaps: int = 0
+    workers: int = 1
+    transport: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- one request ---------------------------------------------------------------------
+
+_INT_HEADERS = {
+    "x-replica-queue-depth": "replica_queue_depth",
+    "x-engine-running": "engine_running",
+    "x-engine-waiting": "engine_waiting",
+    "x-prompt-tokens": "prompt_tokens",
+    "x-cached-tokens": "cached_tokens",
+}
+_FLOAT_HEADERS = {
+    "x-kv-cache-usage": "kv_cache_usage",
+    "x-kv-cache-usage-peak": "kv_cache_usage_peak",
+}
+_STR_HEADERS = {"x-replica-id": "replica_id", "x-config-version": "config_version"}
+_TELEMETRY_KEYS = {
+    **{k.removeprefix("x-").replace("-", "_"): (v, int) for k, v in _INT_HEADERS.items()},
+    **{k.removeprefix("x-").replace("-", "_"): (v, float) for k, v in _FLOAT_HEADERS.items()},
+    **{k.removeprefix("x-").replace("-", "_"): (v, str) for k, v in _STR_HEADERS.items()},
+}
+
+
+def _number(value: Any, kind: type) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _apply_headers(span: Span, headers: httpx.Headers) -> None:
+    """Telemetry headers (docs/architecture.md) into span columns; bad values → null."""
+    for name, attr in _STR_HEADERS.items():
+        value = headers.get(name)
+        if value is not None:
+            setattr(span, attr, value)
+    for name, attr in _INT_HEADERS.items():
+        value = headers.get(name)
+        if value is not None:
+            setattr(span, attr, _number(value, int))
+    for name, attr in _FLOAT_HEADERS.items():
+        value = headers.get(name)
+        if value is not None:
+            setattr(span, attr, _number(value, float))
+
+
+def _apply_cluster_eval(span: Span, obj: Any) -> None:
+    """Merge the final chunk's ``cluster_eval`` object (end-of-request values win).
+
+    Keys are accepted as ``kv_cache_usage_peak`` or ``x-kv-cache-usage-peak``.
+    """
+    if not isinstance(obj, dict):
+        return
+    for key, value in obj.items():
+        spec = _TELEMETRY_KEYS.get(str(key).lower().removeprefix("x-").replace("-", "_"))
+        if spec is not None and value is not None:
+            attr, kind = spec
+            parsed = _number(value, kind)
+            if parsed is not None:
+                setattr(span, attr, parsed)
+
+
+class _StreamError(Exception):
+    """The server put an ``error`` object in the stream of a 200 response."""
+
+
+class _Answer:
+    """Accumulates an OpenAI chat completion from streamed chunks (or one JSON body)."""
+
+    __slots__ = ("text", "calls", "finish_reason", "usage", "cluster_eval", "done", "first_token")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.cluster_eval: Any = None
+        self.done = False
+        self.first_token: float | None = None
+
+    def chunk(self, obj: dict[str, Any], now: float) -> None:
+        if "error" in obj and not obj.get("choices"):
+            err = obj["error"]
+            kind = err.get("type") if isinstance(err, dict) else None
+            raise _StreamError(kind or "StreamError")
+        for choice in obj.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or choice.get("message") or {}
+            content = delta.get("content")
+            if content:
+                self.text.append(content)
+            calls = delta.get("tool_calls")
+            if calls:
+                for i, call in enumerate(calls):
+                    slot = self.calls.setdefault(
+                        call.get("index", i), {"name": "", "arguments": ""}
+                    )
+                    fn = call.get("function") or {}
+                    if fn.get("name"):
+                        slot["name"] += fn["name"]
+                    args = fn.get("arguments")
+                    if args:
+                        slot["arguments"] += args if isinstance(args, str) else json.dumps(args)
+            if self.first_token is None and (
+                content or calls or delta.get("reasoning_content") or delta.get("reasoning")
+            ):
+                self.first_token = now
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        if obj.get("usage"):
+            self.usage = obj["usage"]
+        if obj.get("cluster_eval") is not None:
+            self.cluster_eval = obj["cluster_eval"]
+
+    def fill(self, span: Span) -> None:
+        span.output_text = "".join(self.text) if self.text or self.finish_reason else None
+        if self.calls:
+            span.tool_calls = json.dumps([self.calls[k] for k in sorted(self.calls)])
+        span.finish_reason = self.finish_reason
+        _apply_cluster_eval(span, self.cluster_eval)
+        usage = self.usage or {}
+        if usage.get("prompt_tokens") is not None:
+            span.prompt_tokens = usage["prompt_tokens"]
+        if usage.get("completion_tokens") is not None:
+            span.completion_tokens = usage["completion_tokens"]
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+        if cached is not None:
+            span.cached_tokens = cached
+
+
+async def _read_sse(response: httpx.Response, answer: _Answer, clock: Callable[[], float]) -> None:
+    """Read an OpenAI-style SSE stream.
+
+    OpenAI-compatible servers send only ``data:`` lines (one JSON chunk each, then
+    ``[DONE]``), so this reads exactly that subset of SSE over the raw byte stream:
+    a general SSE decoder on top of ``aiter_lines`` costs several times more CPU per
+    chunk on the hot path and adds a dependency for nothing we use.
+    """
+    buffer = b""
+    async for data in response.aiter_bytes():
+        buffer += data
+        if b"\n" not in data:
+            continue
+        *lines, buffer = buffer.split(b"\n")
+        now = clock()
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue  # blank separators, comments, event:/id: fields
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                answer.done = True
+                return
+            if payload:
+                answer.chunk(json.loads(payload), now)
+    if buffer.startswith(b"data:"):
+        payload = buffer[5:].strip()
+        if payload == b"[DONE]":
+            answer.done = True
+        elif payload:
+            answer.chunk(json.loads(payload), clock())
+
+
+def _http_error_class(status: int, body: bytes) -> str:
+    """The OpenAI error ``type`` when the body has one, else ``HTTP <status>``."""
+    try:
+        obj = json.loads(body)
+        err = obj.get("error", obj) if isinstance(obj, dict) else None
+        kind = err.get("type") if isinstance(err, dict) else None
+        if isinstance(kind, str) and kind:
+            return kind
+    except (ValueError, AttributeError):
+        pass
+    return f"HTTP {status}"
+
+
+async def _send(
+    req: ScheduledRequest,
+    client: httpx.AsyncClient,
+    timeout_s: float,
+    due: float,
+    to_epoch: Callable[[float], float],
+    out: list[Span],
+) -> None:
+    clock = time.monotonic
+    sent = clock()
+    span = Span(
+        span_id=req.span_id,
+        request_id=req.request_id,
+        mode=req.mode,
+        tenant_id=req.tenant_id,
+        endpoint=req.endpoint,
+        intended_at=to_epoch(due),
+        sent_at=to_epoch(sent),
+        schedule_lag_ms=(sent - due) * 1000.0,
+        latency_ms=0.0,
+        status="ok",
+        request_body=req.body.decode(),
+        pinned_replica=req.pinned_replica,
+        expect=req.expect,
+        tags=req.tags,
+    )
+    answer = _Answer()
+    deadline = asyncio.timeout(timeout_s)
+    try:
+        async with deadline:
+            request = client.build_request(
+                "POST", req.endpoint, content=req.body, headers=req.headers
+            )
+            response = await client.send(request, stream=True)
+            try:
+                span.http_status = response.status_code
+                _apply_headers(span, response.headers)
+                if response.status_code >= 400:
+                    body = await response.aread()
+                    span.status = "http_error"
+                    span.error_class = _http_error_class(response.status_code, body)
+                elif "text/event-stream" in response.headers.get("content-type", ""):
+                    await _read_sse(response, answer, clock)
+                    if not answer.done and answer.finish_reason is None:
+                        span.status, span.error_class = "protocol_error", "IncompleteStream"
+                else:  # a server that ignored stream=true: one JSON completion
+                    body = await response.aread()
+                    answer.chunk(json.loads(body), clock())
+                    answer.done = True
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        span.status, span.error_class = "timeout", "RequestTimeout"
+    except _StreamError as exc:
+        span.status, span.error_class = "protocol_error", str(exc)
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+        span.status, span.error_class = "protocol_error", type(exc).__name__
+    except (httpx.HTTPError, OSError) as exc:
+        span.status, span.error_class = classify_error(exc)
+    span.latency_ms = (clock() - sent) * 1000.0
+    if answer.first_token is not None:
+        span.ttft_ms = (answer.first_token - sent) * 1000.0
+    answer.fill(span)
+    out.append(span)
+
+
+# --- the engine ----------------------------------------------------------------------
+
+
+class _Progress:
+    """A rich progress bar redrawn from the loop at 2 Hz (never from a thread).
+
+    Redrawing per request would cost more than sending it; a refresh thread would
+    contend for the GIL at arbitrary moments and show up as schedule lag.
+    """
+
+    def __init__(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            auto_refresh=False,
+            transient=False,
+        )
+        self.sent = self.progress.add_task("sent", total=total)
+        self.done = self.progress.add_task("answered", total=total)
+
+    async def run(self, sent: Callable[[], int], done: Callable[[], int]) -> None:
+        with self.progress:
+            try:
+                while True:
+                    self.progress.update(self.sent, completed=sent())
+                    self.progress.update(self.done, completed=done())
+                    self.progress.refresh()
+                    await asyncio.sleep(0.5)
+            except asyncio.CancelledError:
+                self.progress.update(self.sent, completed=sent())
+                self.progress.update(self.done, completed=done())
+                self.progress.refresh()
+                raise
+
+
+async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = False) -> list[Span]:
+    """Send ``plan.requests`` open loop; return one span per request, in send order.
+
+    ``client`` is an ``httpx.AsyncClient`` (closed by the caller) or a zero-argument
+    factory (the client it makes is closed here). Its ``base_url`` is the target.
+    """
+    owned = not isinstance(client, httpx.AsyncClient)
+    http = client() if owned else client
+    loop = asyncio.get_running_loop()
+    mono = time.monotonic
+    start_at = plan.start_at if plan.start_at is not None else time.time() + plan.lead_s
+    start_mono = mono() + (start_at - time.time())
+
+    def to_epoch(t: float) -> float:
+        return start_at + (t - start_mono)
+
+    spans: list[Span] = []
+    inflight: set[asyncio.Task[None]] = set()
+    speedup, spin, timeout_s = plan.speedup, plan.spin_s, plan.timeout_s
+    n_sent = 0
+    bar = _Progress(len(plan.requests)) if progress else None
+    bar_task = loop.create_task(bar.run(lambda: n_sent, lambda: len(spans))) if bar else None
+    try:
+        for req in plan.requests:
+            due = start_mono + req.offset_s / speedup
+            delay = due - mono()
+            if delay > spin:
+                await asyncio.sleep(delay - spin)
+                delay = due - mono()
+            while delay > 0:
+                await asyncio.sleep(0)
+                delay = due - mono()
+            task = loop.create_task(_send(req, http, timeout_s, due, to_epoch, spans))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+            n_sent += 1
+        while inflight:
+            await asyncio.wait(set(inflight))
+    finally:
+        for task in inflight:
+            task.cancel()
+        if bar_task is not None:
+            bar_task.cancel()
+            await asyncio.gather(bar_task, return_exceptions=True)
+        if owned:
+            await http.aclose()
+    spans.sort(key=lambda s: s.intended_at)
+    return spans
+
+
+# --- running it: processes, files, telemetry -----------------------------------------
+
+
+def _worker(plan: ReplayPlan, client: ClientSpec, part: Path) -> int:
+    """One shard in a spawned process: replay it, write its spans next to the others."""
+    spans = run_async(lambda: replay(plan, client.build))
+    write_spans(spans, part)
+    return len(spans)
+
+
+def _merge(parts: list[Path], path: Path) -> pa.Table:
+    table = pa.concat_tables([read_spans(p) for p in parts])
+    table = table.sort_by([("intended_at", "ascending"), ("span_id", "ascending")])
+    write_spans(table, path)
+    for p in parts:
+        p.unlink()
+    return table
+
+
+def _summary(table: pa.Table) -> tuple[dict[str, int], float | None, float | None, float | None]:
+    statuses = dict(Counter(table.column("status").to_pylist()))
+    if table.num_rows == 0:
+        return statuses, None, None, None
+    lag = table.column("schedule_lag_ms")
+    p50, p99 = pc.quantile(lag, q=[0.5, 0.99], interpolation="nearest").to_pylist()
+    return statuses, p50, p99, pc.max(lag).as_py()
+
+
+def run_replay(
+    plan: ReplayPlan,
+    out_dir: Path,
+    client: ClientSpec | Callable[[], httpx.AsyncClient],
+    *,
+    workers: int = 1,
+    sampler: Any | None = None,
+    progress: bool = False,
+) -> ReplayResult:
+    """Replay ``plan`` and write ``out_dir/spans.parquet`` (+ ``telemetry.parquet``).
+
+    ``client`` is a :class:`~traffic.transport.ClientSpec` (required for
+    ``workers > 1``: each process builds its own client) or a client factory.
+    ``sampler`` is a :class:`~traffic.sampler.SamplerConfig`; the sampler runs in its
+    own thread with its own event loop so scraping and parsing Prometheus text never
+    stalls the replay loop.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spans_path = out_dir / "spans.parquet"
+    lead = plan.lead_s if workers == 1 else max(plan.lead_s, 1.5 + 0.5 * workers)
+    start_at = plan.start_at if plan.start_at is not None else time.time() + lead
+    plan = replace(plan, start_at=start_at)
+
+    stop = threading.Event()
+    sampled: dict[str, Any] = {}
+    sampler_thread = None
+    if sampler is not None:
+        from traffic.sampler import run_sampler
+
+        def sample() -> None:
+            sampled["result"] = run_sampler(sampler, stop, out_dir / "telemetry.parquet")
+
+        sampler_thread = threading.Thread(target=sample, name="telemetry-sampler", daemon=True)
+        sampler_thread.start()
+
+    t0 = time.monotonic()
+    try:
+        if workers <= 1:
+            factory = client.build if isinstance(client, ClientSpec) else client
+            spans = run_async(lambda: replay(plan, factory, progress=progress))
+            write_spans(spans, spans_path)
+            table = read_spans(spans_path)
+        else:
+            if not isinstance(client, ClientSpec):
+                raise TypeError(
+                    "workers > 1 needs a ClientSpec: each process builds its own client"
+                )
+            parts = [out_dir / f".spans.part{k}.parquet" for k in range(workers)]
+            ctx = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                futures = [
+                    pool.submit(
+                        _worker, replace(plan, requests=plan.requests[k::workers]), client, parts[k]
+                    )
+                    for k in range(workers)
+                ]
+                for f in futures:
+                    f.result()
+            table = _merge(parts, spans_path)
+    finally:
+        stop.set()
+        if sampler_thread is not None:
+            sampler_thread.join(timeout=10)
+    wall = time.monotonic() - t0
+
+    statuses, p50, p99, lag_max = _summary(table)
+    telemetry = sampled.get("result")
+    transport = client.transport if isinstance(client, ClientSpec) else "custom"
+    return ReplayResult(
+        spans_path=spans_path,
+        telemetry_path=telemetry.path if telemetry else None,
+        spans=table.num_rows,
+        statuses=statuses,
+        lag_p50_ms=p50,
+        lag_p99_ms=p99,
+        lag_max_ms=lag_max,
+        wall_s=wall,
+        telemetry_samples=telemetry.samples if telemetry else 0,
+        telemetry_gaps=telemetry.gaps if telemetry else 0,
+        workers=max(1, workers),
+        transport=transport,
+    )
