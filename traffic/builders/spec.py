@@ -24,7 +24,7 @@ from traffic.builders.arrivals import ARRIVAL_PROCESSES, ArrivalProcess
 from traffic.builders.pool import known_kinds
 from traffic.errors import WorkloadError
 
-__all__ = ["DEFAULT_MODEL", "TenantSpec", "WorkloadSpec", "load_spec"]
+__all__ = ["DEFAULT_MODEL", "TenantSpec", "WorkloadSpec", "load_spec", "spec_from_mapping"]
 
 DEFAULT_MODEL = "smollm2-135m-instruct"  # the demo stack's served_model_name
 
@@ -106,7 +106,12 @@ def load_spec(path: str | Path, **overrides: Any) -> WorkloadSpec:
         current = raw.get("arrivals") if isinstance(raw.get("arrivals"), dict) else {}
         same = arrivals.get("process") in (None, current.get("process"))
         raw["arrivals"] = {**current, **arrivals} if same else dict(arrivals)
+    return spec_from_mapping(raw, source=str(path))
+
+
+def spec_from_mapping(raw: dict[str, Any], *, source: str = "from flags") -> WorkloadSpec:
+    """Validate a spec mapping; a :class:`WorkloadError` lists every problem."""
     try:
         return WorkloadSpec.model_validate(raw)
     except ValidationError as exc:
-        raise WorkloadError(f"invalid workload spec {path}:\n{exc}") from exc
+        raise WorkloadError(f"invalid workload spec {source}:\n{exc}") from exc
