@@ -457,3 +457,46 @@ def test_run_replay_in_worker_processes_merges_spans(server: Server, tmp_path) -
     # both processes anchored to the same start: one schedule, 10 ms apart
     intended = table.column("intended_at").cast("int64").to_pylist()
     assert all(abs((b - a) - 10_000) <= 2 for a, b in zip(intended, intended[1:], strict=False))
+
+
+def test_cli_replays_the_golden_set_pinned(server: Server, tmp_path) -> None:
+    from pathlib import Path
+
+    import typer
+    from typer.testing import CliRunner
+
+    from traffic.replay_cli import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # keep typer in multi-command mode
+    golden = Path(__file__).parents[2] / "traffic" / "golden" / "golden.jsonl"
+    args = [
+        "replay",
+        "--traffic",
+        str(golden),
+        "--base-url",
+        server.url,
+        "--mode",
+        "pinned",
+        "--replicas",
+        "rep-a,rep-b",
+        "--speedup",
+        "100",
+        "--timeout",
+        "5",
+        "--out",
+        str(tmp_path),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(tmp_path / "spans.parquet")
+    n_golden = sum(1 for line in golden.read_text().splitlines() if line.strip())
+    assert table.num_rows == 2 * n_golden == len(server.app.seen)
+    assert set(table.column("pinned_replica").to_pylist()) == {"rep-a", "rep-b"}
+    assert set(table.column("status").to_pylist()) == {"ok"}
+
+    bad = CliRunner().invoke(
+        app, ["replay", "--traffic", str(golden), "--mode", "pinned", "--out", str(tmp_path / "x")]
+    )
+    assert bad.exit_code == 2 and "replica" in bad.output

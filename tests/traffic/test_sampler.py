@@ -331,3 +331,32 @@ def _closed_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+def test_run_replay_samples_beside_the_replay(ray_head, tmp_path) -> None:
+    import httpx
+
+    from traffic.format import TrafficRecord
+    from traffic.replay import ReplayPlan, run_replay
+    from traffic.schedule import build_replay
+
+    url, _ = ray_head
+    sse = 'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}\n\n'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=sse, headers={"content-type": "text/event-stream"})
+
+    records = [
+        TrafficRecord(request_id=f"r{i}", arrival=i * 0.1, tenant_id="t", body={"messages": []})
+        for i in range(8)
+    ]
+    result = run_replay(
+        ReplayPlan(build_replay(records)),
+        tmp_path,
+        lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://t"),
+        sampler=_config(url, interval_s=0.2),
+    )
+    assert result.statuses == {"ok": 8}
+    assert result.telemetry_path == tmp_path / "telemetry.parquet"
+    assert result.telemetry_samples >= 3 and result.telemetry_gaps == 0
+    assert pq.read_table(result.telemetry_path).schema.equals(TELEMETRY_SCHEMA)
