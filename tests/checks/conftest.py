@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 DATA = Path("/work/shared/data")
@@ -65,3 +67,60 @@ def span_row(
 @pytest.fixture
 def make_span():
     return span_row
+
+
+# --- hand-built runs for the check tests -------------------------------------------
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+class RunBuilder:
+    """Spans with a known quality (written as the completion score) plus telemetry."""
+
+    def __init__(self, tmp_path: Path, run_id: str = "run-1"):
+        self.tmp_path = tmp_path
+        self.run_id = run_id
+        self.spans: list[dict[str, Any]] = []
+        self.telemetry: list[dict[str, Any]] = []
+        self.quality: dict[str, float] = {}
+
+    def span(self, quality: float, *, at: float = 0.0, mode: str = "replay",
+             tenant: str = "acme", replica: str | None = "rep-a", latency_ms: float = 100.0,
+             prompt_tokens: int | None = 100, cached_tokens: int | None = 0,
+             status: str = "ok", intended: float | None = None) -> str:
+        span_id = f"s{len(self.spans)}"
+        self.spans.append({
+            "span_id": span_id, "request_id": span_id, "mode": mode, "tenant_id": tenant,
+            "intended_at": T0 + timedelta(seconds=at if intended is None else intended),
+            "sent_at": T0 + timedelta(seconds=at), "latency_ms": latency_ms,
+            "ttft_ms": latency_ms / 4, "status": status, "finish_reason": "stop",
+            "replica_id": replica, "prompt_tokens": prompt_tokens,
+            "cached_tokens": cached_tokens, "request_body": "{}",
+        })
+        self.quality[span_id] = quality
+        return span_id
+
+    def sample(self, at: float, *, queue_depth: float, replicas: int = 1) -> None:
+        self.telemetry.append({"sampled_at": T0 + timedelta(seconds=at),
+                               "replica_count": replicas, "queue_depth": queue_depth})
+
+    def load(self) -> Path:
+        """Load into a fresh warehouse, write scores; return the DuckDB path."""
+        from warehouse import RunInfo, connect, load_run, write_scores
+
+        db = self.tmp_path / "w.duckdb"
+        spans, telemetry = self.tmp_path / "spans.parquet", self.tmp_path / "tel.parquet"
+        pl.DataFrame(self.spans).write_parquet(spans)
+        pl.DataFrame(self.telemetry or [{"sampled_at": T0, "replica_count": 1,
+                                         "queue_depth": 0.0}]).write_parquet(telemetry)
+        load_run(db, RunInfo(run_id=self.run_id, started_at=T0), spans, telemetry)
+        with connect(db) as con:
+            write_scores(con, self.run_id, pl.DataFrame({
+                "span_id": list(self.quality), "rubric": ["completion"] * len(self.quality),
+                "score": list(self.quality.values())}))
+        return db
+
+
+@pytest.fixture
+def run_builder(tmp_path: Path) -> RunBuilder:
+    return RunBuilder(tmp_path)

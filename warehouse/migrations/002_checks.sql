@@ -9,6 +9,7 @@ CREATE TABLE check_replica_skew (
     reference_match DOUBLE, completion DOUBLE,
     p50_latency_ms DOUBLE, p99_latency_ms DOUBLE, p50_ttft_ms DOUBLE, p99_ttft_ms DOUBLE,
     error_rate DOUBLE,
+    reference VARCHAR,       -- what the deltas compare against: a bucket, 'aggregate', 'cohort_median'
     ref_mean_quality DOUBLE, ref_p05_quality DOUBLE, delta_mean DOUBLE, delta_p05 DOUBLE,
     spread DOUBLE            -- max - min replica mean quality over the cohort
 );
@@ -20,6 +21,7 @@ CREATE TABLE check_autoscaling_lag (
     reference_match DOUBLE, completion DOUBLE,
     p50_latency_ms DOUBLE, p99_latency_ms DOUBLE, p50_ttft_ms DOUBLE, p99_ttft_ms DOUBLE,
     error_rate DOUBLE,
+    reference VARCHAR,       -- what the deltas compare against: a bucket, 'aggregate', 'cohort_median'
     ref_mean_quality DOUBLE, ref_p05_quality DOUBLE, delta_mean DOUBLE, delta_p05 DOUBLE,
     mean_saturation DOUBLE   -- queue depth per running replica at arrival
 );
@@ -31,6 +33,7 @@ CREATE TABLE check_kv_cache_eviction (
     reference_match DOUBLE, completion DOUBLE,
     p50_latency_ms DOUBLE, p99_latency_ms DOUBLE, p50_ttft_ms DOUBLE, p99_ttft_ms DOUBLE,
     error_rate DOUBLE,
+    reference VARCHAR,       -- what the deltas compare against: a bucket, 'aggregate', 'cohort_median'
     ref_mean_quality DOUBLE, ref_p05_quality DOUBLE, delta_mean DOUBLE, delta_p05 DOUBLE,
     dimension VARCHAR,       -- 'cache_hit' (high/medium/low) or 'prompt_length' (len_d1..d10)
     mean_hit_ratio DOUBLE
@@ -43,6 +46,7 @@ CREATE TABLE check_traffic_pattern_drift (
     reference_match DOUBLE, completion DOUBLE,
     p50_latency_ms DOUBLE, p99_latency_ms DOUBLE, p50_ttft_ms DOUBLE, p99_ttft_ms DOUBLE,
     error_rate DOUBLE,
+    reference VARCHAR,       -- what the deltas compare against: a bucket, 'aggregate', 'cohort_median'
     ref_mean_quality DOUBLE, ref_p05_quality DOUBLE, delta_mean DOUBLE, delta_p05 DOUBLE,
     replay_share DOUBLE,     -- share of replayed spans in windows of this pattern
     captured_share DOUBLE    -- share of captured requests in windows of this pattern
@@ -55,6 +59,7 @@ CREATE TABLE check_tenant_fairness (
     reference_match DOUBLE, completion DOUBLE,
     p50_latency_ms DOUBLE, p99_latency_ms DOUBLE, p50_ttft_ms DOUBLE, p99_ttft_ms DOUBLE,
     error_rate DOUBLE,
+    reference VARCHAR,       -- what the deltas compare against: a bucket, 'aggregate', 'cohort_median'
     ref_mean_quality DOUBLE, ref_p05_quality DOUBLE, delta_mean DOUBLE, delta_p05 DOUBLE,
     ref_p99_latency_ms DOUBLE,  -- aggregate p99 latency of the run
     p99_latency_ratio DOUBLE    -- tenant p99 / aggregate p99

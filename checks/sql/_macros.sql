@@ -1,0 +1,63 @@
+-- The statistics every check reports per bucket, defined once.
+-- `labelled` names a relation (CTE or table) of span_quality rows plus a `bucket`
+-- column; a bucket with fewer than `min_n` spans is marked insufficient so the gate
+-- can report it instead of letting it pass on noise.
+CREATE OR REPLACE TEMP MACRO bucket_stats(labelled, min_n) AS TABLE
+SELECT bucket,
+       count(*)                                  AS n,
+       count(*) < min_n                          AS insufficient,
+       avg(quality)                              AS mean_quality,
+       quantile_cont(quality, 0.05)              AS p05_quality,
+       avg(json_adherence)                       AS json_adherence,
+       avg(tool_call_correctness)                AS tool_call_correctness,
+       avg(groundedness)                         AS groundedness,
+       avg(reference_match)                      AS reference_match,
+       avg(completion)                           AS completion,
+       quantile_cont(latency_ms, 0.50)           AS p50_latency_ms,
+       quantile_cont(latency_ms, 0.99)           AS p99_latency_ms,
+       quantile_cont(ttft_ms, 0.50)              AS p50_ttft_ms,
+       quantile_cont(ttft_ms, 0.99)              AS p99_ttft_ms,
+       avg(CASE WHEN status = 'ok' THEN 0.0 ELSE 1.0 END) AS error_rate
+FROM query_table(labelled)
+GROUP BY bucket;
+
+-- Bucket statistics plus the reference they are judged against and the deltas.
+-- `expected_buckets` always get a row (n = 0, insufficient) so an empty bucket is
+-- visible rather than silently absent; other buckets found in the data follow.
+-- The reference is bucket `ref_bucket` when it has enough spans, else the
+-- aggregate over all labelled spans (pass NULL to always use the aggregate).
+CREATE OR REPLACE TEMP MACRO compare_buckets(labelled, min_n, expected_buckets, ref_bucket)
+AS TABLE
+WITH stats AS (
+    SELECT * FROM bucket_stats(labelled, min_n)
+),
+expected AS (
+    SELECT unnest(expected_buckets) AS bucket
+),
+all_buckets AS (
+    SELECT e.bucket,
+           coalesce(s.n, 0)               AS n,
+           coalesce(s.insufficient, true) AS insufficient,
+           s.* EXCLUDE (bucket, n, insufficient)
+    FROM expected AS e
+    LEFT JOIN stats AS s USING (bucket)
+    UNION ALL BY NAME
+    SELECT * FROM stats WHERE bucket NOT IN (SELECT bucket FROM expected)
+),
+overall AS (
+    SELECT avg(quality) AS mean_quality, quantile_cont(quality, 0.05) AS p05_quality
+    FROM query_table(labelled)
+),
+reference AS (
+    SELECT coalesce(b.bucket, 'aggregate')          AS reference,
+           coalesce(b.mean_quality, o.mean_quality) AS ref_mean_quality,
+           coalesce(b.p05_quality, o.p05_quality)   AS ref_p05_quality
+    FROM overall AS o
+    LEFT JOIN all_buckets AS b ON b.bucket = ref_bucket AND NOT b.insufficient
+)
+SELECT a.*,
+       r.*,
+       a.mean_quality - r.ref_mean_quality AS delta_mean,
+       a.p05_quality - r.ref_p05_quality   AS delta_p05
+FROM all_buckets AS a
+CROSS JOIN reference AS r;

@@ -1,0 +1,41 @@
+-- kv_cache_eviction: does quality or latency suffer when the prefix cache misses?
+-- Per request, cache hit ratio = cached_tokens / prompt_tokens (vLLM prefix cache).
+-- Low ratios on prompts that share prefixes mean blocks were evicted under memory
+-- pressure. Buckets high (> $kv_high), medium (> $kv_medium), low; reference = high,
+-- or the aggregate when high is empty or insufficient. Requests without token counts
+-- (failures before the engine answered) go to 'unknown' and stay visible.
+-- Second dimension, diagnostic: quality by prompt-length decile (len_d1 shortest ..
+-- len_d10 longest) against the aggregate, separating "long prompts are harder" from
+-- "evicted prompts are worse".
+INSERT INTO check_kv_cache_eviction BY NAME
+WITH with_ratio AS (
+    SELECT *,
+           CASE WHEN prompt_tokens > 0 THEN cached_tokens / prompt_tokens END AS hit_ratio
+    FROM span_quality
+),
+by_hit AS (
+    SELECT *,
+           CASE WHEN hit_ratio IS NULL       THEN 'unknown'
+                WHEN hit_ratio > $kv_high    THEN 'high'
+                WHEN hit_ratio > $kv_medium  THEN 'medium'
+                ELSE 'low'
+           END AS bucket
+    FROM with_ratio
+),
+by_length AS (
+    SELECT *, 'len_d' || ntile(10) OVER (ORDER BY prompt_tokens, span_id) AS bucket
+    FROM with_ratio
+    WHERE prompt_tokens IS NOT NULL
+),
+hit_ratio AS (
+    SELECT bucket, avg(hit_ratio) AS mean_hit_ratio FROM by_hit GROUP BY bucket
+    UNION ALL
+    SELECT bucket, avg(hit_ratio) FROM by_length GROUP BY bucket
+)
+SELECT $run_id AS run_id, 'cache_hit' AS dimension, c.*, h.mean_hit_ratio
+FROM compare_buckets('by_hit', $min_samples, ['high', 'medium', 'low'], 'high') AS c
+LEFT JOIN hit_ratio AS h USING (bucket)
+UNION ALL BY NAME
+SELECT $run_id AS run_id, 'prompt_length' AS dimension, c.*, h.mean_hit_ratio
+FROM compare_buckets('by_length', $min_samples, []::VARCHAR[], NULL) AS c
+LEFT JOIN hit_ratio AS h USING (bucket);

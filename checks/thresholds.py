@@ -1,0 +1,88 @@
+"""Thresholds: the one YAML file (checks/thresholds.yaml) the user edits.
+
+Check parameters (bucket edges, window length) are bound into the check SQL by
+name; gate limits (``max_*``) drive the expectations. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from checks.rubrics.llm_judge import JudgeConfig
+
+DEFAULT_PATH = Path(__file__).with_name("thresholds.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReplicaSkew(_Section):
+    max_abs_delta_mean: float = Field(0.02, ge=0, le=1,
+                                      description="Allowed distance from the cohort median.")
+
+
+class AutoscalingLag(_Section):
+    warm_at: float = Field(2, gt=0, description="Saturation where idle ends.")
+    saturating_at: float = Field(8, gt=0)
+    scaling_at: float = Field(16, gt=0)
+    max_drop_mean: float = Field(0.05, ge=0, le=1, description="Allowed drop below idle.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoscalingLag:
+        if not self.warm_at < self.saturating_at < self.scaling_at:
+            raise ValueError("need warm_at < saturating_at < scaling_at")
+        return self
+
+
+class KvCacheEviction(_Section):
+    kv_high: float = Field(0.85, ge=0, le=1)
+    kv_medium: float = Field(0.55, ge=0, le=1)
+    max_drop_mean: float = Field(0.05, ge=0, le=1, description="Allowed drop below high.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> KvCacheEviction:
+        if not self.kv_medium < self.kv_high:
+            raise ValueError("need kv_medium < kv_high")
+        return self
+
+
+class TrafficPatternDrift(_Section):
+    window_s: float = Field(60, gt=0)
+    burst_factor: float = Field(2.5, gt=1)
+    sustained_factor: float = Field(0.7, gt=0)
+    per_replica_capacity: float = Field(5, gt=0)
+    max_drop_mean: float = Field(0.05, ge=0, le=1, description="Allowed drop below steady.")
+
+
+class TenantFairness(_Section):
+    max_p99_latency_ratio: float = Field(1.5, gt=0)
+    max_tail_drop: float = Field(0.05, ge=0, le=1)
+
+
+class Thresholds(_Section):
+    min_samples: int = Field(20, ge=1, description="Fewer spans: bucket insufficient.")
+    fail_on_insufficient: bool = False
+    replica_skew: ReplicaSkew = Field(default_factory=ReplicaSkew)
+    autoscaling_lag: AutoscalingLag = Field(default_factory=AutoscalingLag)
+    kv_cache_eviction: KvCacheEviction = Field(default_factory=KvCacheEviction)
+    traffic_pattern_drift: TrafficPatternDrift = Field(default_factory=TrafficPatternDrift)
+    tenant_fairness: TenantFairness = Field(default_factory=TenantFairness)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+
+
+class ThresholdsError(ValueError):
+    """The thresholds file is missing, not YAML, or does not validate."""
+
+
+def load_thresholds(path: str | Path | None = None) -> Thresholds:
+    """Read and validate a thresholds YAML (default: checks/thresholds.yaml)."""
+    source = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        raw = yaml.safe_load(source.read_text()) or {}
+        return Thresholds.model_validate(raw)
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise ThresholdsError(f"{source}: {exc}") from exc

@@ -1,0 +1,183 @@
+"""The five check SQL files on hand-built runs whose bucket values are known."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from checks.compute import CHECKS, check_params, run_checks
+from checks.thresholds import Thresholds
+from warehouse import connect
+
+MIN = 5
+THRESHOLDS = Thresholds(min_samples=MIN)
+
+
+def rows(db, check: str) -> dict[str, dict]:
+    with connect(db) as con:
+        run_checks(con, "run-1", THRESHOLDS)
+        frame = pl.from_arrow(con.sql(f"SELECT * FROM check_{check}").to_arrow_table())
+    return {r["bucket"]: r for r in frame.iter_rows(named=True)}
+
+
+def test_every_check_binds_only_parameters_it_uses():
+    for check in CHECKS:
+        assert {"run_id", "min_samples"} <= set(check_params(check, "r", THRESHOLDS))
+
+
+def test_replica_skew(run_builder):
+    for replica, quality in (("rep-a", 0.9), ("rep-b", 0.8), ("rep-c", 0.6)):
+        for i in range(6):
+            run_builder.span(quality, mode="pinned", replica=replica, latency_ms=100 + i)
+    for _ in range(3):  # too few spans: reported, left out of the cohort median
+        run_builder.span(0.0, mode="pinned", replica="rep-d")
+    run_builder.span(0.0, mode="replay", replica="rep-a")  # not pinned: ignored
+    got = rows(run_builder.load(), "replica_skew")
+    assert set(got) == {"rep-a", "rep-b", "rep-c", "rep-d"}
+    assert got["rep-a"]["n"] == 6 and not got["rep-a"]["insufficient"]
+    assert got["rep-d"]["n"] == 3 and got["rep-d"]["insufficient"]
+    assert got["rep-c"]["ref_mean_quality"] == pytest.approx(0.8)
+    assert got["rep-c"]["delta_mean"] == pytest.approx(-0.2)
+    assert got["rep-a"]["delta_mean"] == pytest.approx(0.1)
+    assert got["rep-a"]["spread"] == pytest.approx(0.3)
+    assert got["rep-a"]["p50_latency_ms"] == pytest.approx(102.5)
+    assert got["rep-a"]["reference"] == "cohort_median"
+
+
+def test_replica_skew_charges_failures_to_the_pinned_replica(run_builder):
+    for _ in range(5):
+        run_builder.span(1.0, mode="pinned", replica="rep-a")
+    run_builder.spans[-1]["replica_id"] = None
+    run_builder.spans[-1]["pinned_replica"] = "rep-a"
+    run_builder.spans[-1]["status"] = "timeout"
+    got = rows(run_builder.load(), "replica_skew")
+    assert got["rep-a"]["n"] == 5 and got["rep-a"]["error_rate"] == pytest.approx(0.2)
+
+
+def test_autoscaling_lag(run_builder):
+    # saturation = queue depth / running replicas, from the sample before each send
+    run_builder.sample(0, queue_depth=2, replicas=2)     # 1   -> idle
+    run_builder.sample(10, queue_depth=10, replicas=2)   # 5   -> warm
+    run_builder.sample(20, queue_depth=20, replicas=2)   # 10  -> saturating
+    run_builder.sample(30, queue_depth=40, replicas=2)   # 20  -> scaling
+    run_builder.sample(40, queue_depth=3, replicas=0)    # cold start -> scaling
+    for i in range(6):
+        run_builder.span(1.0, at=1 + i)
+        run_builder.span(0.95, at=11 + i)
+        run_builder.span(0.7, at=21 + i)
+    for i in range(3):
+        run_builder.span(0.5, at=31 + i)
+        run_builder.span(0.5, at=41 + i)
+    run_builder.span(0.0, at=2, mode="pinned")  # not production-shaped: ignored
+    got = rows(run_builder.load(), "autoscaling_lag")
+    assert {b: r["n"] for b, r in got.items()} == {"idle": 6, "warm": 6, "saturating": 6,
+                                                   "scaling": 6}
+    assert got["idle"]["reference"] == "idle"
+    assert got["warm"]["delta_mean"] == pytest.approx(-0.05)
+    assert got["saturating"]["delta_mean"] == pytest.approx(-0.3)
+    assert got["scaling"]["mean_saturation"] == pytest.approx(20)
+
+
+def test_autoscaling_lag_marks_empty_and_small_buckets(run_builder):
+    run_builder.sample(0, queue_depth=0, replicas=1)
+    run_builder.sample(10, queue_depth=100, replicas=1)
+    for i in range(6):
+        run_builder.span(1.0, at=1 + i)
+    run_builder.span(0.2, at=11)
+    got = rows(run_builder.load(), "autoscaling_lag")
+    assert (got["warm"]["n"], got["warm"]["insufficient"]) == (0, True)
+    assert got["warm"]["mean_quality"] is None
+    assert (got["scaling"]["n"], got["scaling"]["insufficient"]) == (1, True)
+    assert got["scaling"]["delta_mean"] == pytest.approx(-0.8)
+
+
+def test_kv_cache_eviction(run_builder):
+    for _ in range(6):
+        run_builder.span(1.0, prompt_tokens=100, cached_tokens=90)    # high
+        run_builder.span(0.9, prompt_tokens=200, cached_tokens=120)   # medium (0.6)
+        run_builder.span(0.5, prompt_tokens=400, cached_tokens=0)     # low
+    run_builder.span(0.0, prompt_tokens=None, cached_tokens=None, status="http_error")
+    got = rows(run_builder.load(), "kv_cache_eviction")
+    cache = {b: r for b, r in got.items() if r["dimension"] == "cache_hit"}
+    assert {b: r["n"] for b, r in cache.items()} == {"high": 6, "medium": 6, "low": 6,
+                                                     "unknown": 1}
+    assert cache["low"]["reference"] == "high"
+    assert cache["low"]["delta_mean"] == pytest.approx(-0.5)
+    assert cache["medium"]["mean_hit_ratio"] == pytest.approx(0.6)
+    assert cache["unknown"]["insufficient"] and cache["unknown"]["error_rate"] == 1.0
+    deciles = {b: r for b, r in got.items() if r["dimension"] == "prompt_length"}
+    assert sorted(deciles, key=lambda b: int(b[5:])) == [f"len_d{i}" for i in range(1, 11)]
+    assert sum(r["n"] for r in deciles.values()) == 18
+    assert all(r["reference"] == "aggregate" for r in deciles.values())
+    assert deciles["len_d10"]["mean_quality"] == pytest.approx(0.5)  # the 400-token prompts
+
+
+def test_kv_cache_eviction_falls_back_to_aggregate_without_high(run_builder):
+    for _ in range(6):
+        run_builder.span(0.8, prompt_tokens=100, cached_tokens=0)
+        run_builder.span(0.4, prompt_tokens=100, cached_tokens=60)
+    got = rows(run_builder.load(), "kv_cache_eviction")
+    assert got["high"]["n"] == 0 and got["high"]["insufficient"]
+    assert got["low"]["reference"] == "aggregate"
+    assert got["low"]["delta_mean"] == pytest.approx(0.2)
+    assert got["medium"]["delta_mean"] == pytest.approx(-0.2)
+
+
+def test_traffic_pattern_drift(run_builder, monkeypatch):
+    window = 10.0
+    thresholds = Thresholds(min_samples=MIN)
+    thresholds.traffic_pattern_drift.window_s = window
+    # window 0 steady: depth 2 throughout; window 1 burst: one spike of 20;
+    # window 2 sustained: depth 12 > 0.7 x 2 replicas x 5
+    for t in range(10):
+        run_builder.sample(t, queue_depth=2, replicas=2)
+        run_builder.sample(10 + t, queue_depth=20 if t == 5 else 1, replicas=2)
+        run_builder.sample(20 + t, queue_depth=12, replicas=2)
+    for i in range(6):
+        run_builder.span(1.0, at=0.5 + i)
+        run_builder.span(0.8, at=10.5 + i)
+        run_builder.span(0.9, at=20.5 + i)
+    db = run_builder.load()
+    with connect(db) as con:
+        run_checks(con, "run-1", thresholds)
+        frame = pl.from_arrow(con.sql("SELECT * FROM check_traffic_pattern_drift").to_arrow_table())
+    got = {r["bucket"]: r for r in frame.iter_rows(named=True)}
+    assert {b: r["n"] for b, r in got.items()} == {"steady": 6, "burst": 6, "sustained": 6}
+    assert got["burst"]["delta_mean"] == pytest.approx(-0.2)
+    assert got["sustained"]["delta_mean"] == pytest.approx(-0.1)
+    assert got["steady"]["replay_share"] == pytest.approx(1 / 3)
+    # captured arrivals are evenly spread (one per second): all steady
+    assert got["steady"]["captured_share"] == pytest.approx(1.0)
+    assert got["burst"]["captured_share"] == 0
+
+
+def test_tenant_fairness(run_builder):
+    # globex's one slow request is 10% of its traffic but under 1% of the cluster's
+    for _ in range(200):
+        run_builder.span(0.9, tenant="acme", latency_ms=100)
+    for i in range(10):
+        run_builder.span(0.9 if i else 0.1, tenant="globex", latency_ms=100 if i < 9 else 1000)
+    for _ in range(2):
+        run_builder.span(0.9, tenant="tiny", latency_ms=100)
+    got = rows(run_builder.load(), "tenant_fairness")
+    assert set(got) == {"acme", "globex", "tiny"}
+    assert got["tiny"]["insufficient"] and not got["acme"]["insufficient"]
+    aggregate_p99 = got["acme"]["ref_p99_latency_ms"]
+    assert got["globex"]["p99_latency_ratio"] == pytest.approx(
+        got["globex"]["p99_latency_ms"] / aggregate_p99)
+    assert aggregate_p99 == pytest.approx(100)
+    assert got["globex"]["p99_latency_ratio"] == pytest.approx(9.19)
+    assert got["acme"]["p99_latency_ratio"] == pytest.approx(1)
+    assert got["globex"]["delta_p05"] < got["acme"]["delta_p05"]
+    assert got["acme"]["reference"] == "aggregate"
+
+
+def test_rerunning_checks_replaces_rows(run_builder):
+    for _ in range(6):
+        run_builder.span(1.0, tenant="acme")
+    db = run_builder.load()
+    rows(db, "tenant_fairness")
+    got = rows(db, "tenant_fairness")
+    assert got["acme"]["n"] == 6
+    with connect(db) as con:
+        assert con.execute("SELECT count(*) FROM check_tenant_fairness").fetchone()[0] == 1
