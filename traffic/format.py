@@ -32,9 +32,12 @@ FORMAT_VERSION = 1
 # hold JSON text; in JSONL they are plain nested objects.
 PARQUET_JSON_COLUMNS = ("body", "expect", "tags")
 # Capture files are named by the UTC time they were opened, so a name sort is a time
-# sort and a date window can skip whole files: capture-20261123T134207.123456Z-000001.jsonl
+# sort and a date window can skip whole files. The optional last part names the writer
+# (host/pid) so replicas can share a directory:
+# capture-20261123T134207.123456Z-000001-host1.4242.jsonl
 CAPTURE_PREFIX = "capture-"
-_CAPTURE_NAME = re.compile(r"^capture-(\d{8}T\d{6}\.\d{6})Z-(\d+)\.(jsonl|parquet)$")
+_CAPTURE_NAME = re.compile(r"^capture-(\d{8}T\d{6}\.\d{6})Z-(\d+)(?:-[\w.]+)?\.(jsonl|parquet)$")
+_WRITER_UNSAFE = re.compile(r"[^\w.]")
 # A string that looks like a number is a typo for an offset, not a Unix timestamp.
 _NUMERIC = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
@@ -141,10 +144,14 @@ def _arrival_json(arrival: float | datetime) -> float | str:
     return arrival
 
 
-def capture_file_name(opened_at: datetime, sequence: int, suffix: str) -> str:
-    """Name of a capture file opened at ``opened_at`` (``suffix`` is ``.jsonl`` or ``.parquet``)."""
+def capture_file_name(opened_at: datetime, sequence: int, suffix: str, writer: str = "") -> str:
+    """Name of a capture file opened at ``opened_at`` (``suffix``: ``.jsonl`` or ``.parquet``).
+
+    ``writer`` (letters, digits, ``_`` and ``.``) keeps files of several writers apart.
+    """
     stamp = opened_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%f")
-    return f"{CAPTURE_PREFIX}{stamp}Z-{sequence:06d}{suffix}"
+    tag = "-" + _WRITER_UNSAFE.sub("_", writer) if writer else ""
+    return f"{CAPTURE_PREFIX}{stamp}Z-{sequence:06d}{tag}{suffix}"
 
 
 def capture_file_time(name: str) -> datetime | None:
