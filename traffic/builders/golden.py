@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from traffic.builders.pool import TaskPool
+from traffic.builders.pool import shared_pool
 from traffic.builders.sources import SHIPPED_DATA_DIR
 from traffic.builders.spec import DEFAULT_MODEL
 from traffic.builders.tasks import Task
@@ -38,7 +38,7 @@ def build_golden(
     data_dir: Path | None = None, *, model: str = DEFAULT_MODEL
 ) -> list[TrafficRecord]:
     """16 golden records: 4 JSON extraction, 4 tool calls, 4 grounded QA, 4 maths."""
-    pool = TaskPool(data_dir or SHIPPED_DATA_DIR)
+    pool = shared_pool(data_dir or SHIPPED_DATA_DIR)
     records: list[TrafficRecord] = []
     for label, kind, keep, count in _GROUPS:
         for task in _shortest([t for t in pool.tasks(kind) if keep(t)], count):

@@ -7,6 +7,7 @@ Task modules register themselves on import; importing this module imports them a
 from __future__ import annotations
 
 import bisect
+import functools
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,13 +16,22 @@ from traffic.builders import extraction, gsm8k, qa, tools  # noqa: F401  (regist
 from traffic.builders.tasks import TASK_KINDS, Task
 from traffic.errors import WorkloadError
 
-__all__ = ["TaskPool", "known_kinds"]
+__all__ = ["TaskPool", "known_kinds", "shared_pool"]
 
 NEAREST = 8  # a length-matched pick chooses among this many closest prompts, for variety
 
 
 def known_kinds() -> list[str]:
     return sorted(TASK_KINDS)
+
+
+@functools.lru_cache(maxsize=8)
+def shared_pool(data_dir: Path) -> TaskPool:
+    """One pool per data folder per process: parsing the data sets is the slow part.
+
+    Tasks are treated as read-only by everything that draws from them.
+    """
+    return TaskPool(Path(data_dir).resolve())
 
 
 class TaskPool:

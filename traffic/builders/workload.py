@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterator
 
 from traffic.builders.arrivals import Arrival
-from traffic.builders.pool import TaskPool
+from traffic.builders.pool import shared_pool
 from traffic.builders.sources import SHIPPED_DATA_DIR
 from traffic.builders.spec import WorkloadSpec
 from traffic.errors import WorkloadError
@@ -22,7 +22,7 @@ __all__ = ["build_workload"]
 
 def build_workload(spec: WorkloadSpec) -> list[TrafficRecord]:
     """The records of ``spec``, arrivals as offsets in replay seconds (after ``speedup``)."""
-    pool = TaskPool(spec.data_dir or SHIPPED_DATA_DIR)
+    pool = shared_pool(spec.data_dir or SHIPPED_DATA_DIR)
     tenants = {tenant.id: tenant for tenant in spec.tenants}
     arrival_rng = random.Random(f"{spec.seed}:arrivals")
     task_rng = random.Random(f"{spec.seed}:tasks")
