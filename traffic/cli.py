@@ -118,7 +118,8 @@ def _build_workload(spec_path: Path | None, out: Path, overrides: dict[str, Any]
     records = build_workload(spec)
     write_traffic(records, out)
     tenants = Counter(r.tenant_id for r in records)
-    span = float(records[-1].arrival) - float(records[0].arrival)
+    offsets = [r.arrival for r in records if isinstance(r.arrival, float)]  # built: offsets
+    span = max(offsets) - min(offsets)
     typer.echo(
         f"{len(records)} requests over {span:.1f} s "
         f"({', '.join(f'{t}: {n}' for t, n in sorted(tenants.items()))}) written to {out}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -103,7 +103,8 @@ def load_spec(path: str | Path, **overrides: Any) -> WorkloadSpec:
     arrivals = overrides.pop("arrivals", None)
     raw.update({key: value for key, value in overrides.items() if value is not None})
     if arrivals:
-        current = raw.get("arrivals") if isinstance(raw.get("arrivals"), dict) else {}
+        block = raw.get("arrivals")
+        current: dict[str, Any] = block if isinstance(block, dict) else {}
         same = arrivals.get("process") in (None, current.get("process"))
         raw["arrivals"] = {**current, **arrivals} if same else dict(arrivals)
     return spec_from_mapping(raw, source=str(path))
