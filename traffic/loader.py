@@ -102,7 +102,7 @@ def load_traffic(
     if not path.is_file():
         raise TrafficFormatError("no such traffic file", file=path)
     intake = _Intake(strict_clock=strict_clock)
-    intake.feed(_read_file(path))
+    _feed(intake, path)
     default_quarantine = path.with_name(path.name + ".quarantine.jsonl")
     return intake.finish(
         sources=[path],
@@ -134,7 +134,7 @@ def load_capture_dir(
     files = _files_in_window(directory, since, until)
     intake = _Intake(strict_clock=strict_clock, since=since, until=until)
     for path in files:
-        intake.feed(_read_file(path))
+        _feed(intake, path)
     return intake.finish(
         sources=files,
         quarantine_path=Path(quarantine_path)
@@ -146,6 +146,13 @@ def load_capture_dir(
 
 
 # --- reading: each yields (position, raw dict) or a BadLine -------------------------
+
+
+def _feed(intake: _Intake, path: Path) -> None:
+    try:
+        intake.feed(_read_file(path))
+    except OSError as exc:  # permissions, a vanished file: the file, not a line, is bad
+        raise TrafficFormatError(f"cannot read: {exc.strerror or exc}", file=path) from exc
 
 
 def _read_file(path: Path) -> Iterator[tuple[str, int, str, dict[str, Any]] | BadLine]:
@@ -374,10 +381,21 @@ def _raw(raw: dict[str, Any]) -> str:
 
 
 def _write_quarantine(bad: list[BadLine], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for item in bad:
-            handle.write(json.dumps(item.to_json(), ensure_ascii=False) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as handle:
+            for item in bad:
+                handle.write(json.dumps(item.to_json(), ensure_ascii=False) + "\n")
+    except OSError as exc:
+        first = bad[0]
+        raise TrafficFormatError(
+            f"cannot write the quarantine file {path} ({exc.strerror or exc}); "
+            f"first bad record: {first.describe()}",
+            file=first.file,
+            line=first.line,
+            field=first.field,
+            unit=first.unit,
+        ) from exc
     return path
 
 

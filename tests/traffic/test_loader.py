@@ -216,3 +216,12 @@ def test_capture_dir_date_window(tmp_path):
 
     everything = load_capture_dir(tmp_path)
     assert everything.n_good == 24
+
+
+def test_unwritable_quarantine_is_a_format_error_not_a_traceback(tmp_path):
+    lines = [json.dumps(good(i)) for i in range(30)] + ["{broken"]
+    path = write_lines(tmp_path / "t.jsonl", lines)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(TrafficFormatError, match="cannot write the quarantine file"):
+        load_traffic(path, quarantine_path=blocker / "q.jsonl")
