@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=8090, description="Ray's Prometheus export port.")
     ray_num_cpus: int = Field(
         default=8,
-        description="Logical CPUs for the local head: ray.serve.llm-style bundles reserve 2 per replica.",
+        description="Logical CPUs for the local head (replicas, proxy, controller).",
     )
 
     @property

@@ -32,6 +32,21 @@ logger = logging.getLogger("ray.serve")
 EMBEDDED_MODEL = "embedded:smollm2"
 
 
+class CaptureArgs(BaseModel):
+    """Production traffic capture (``traffic.capture``), off unless configured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    directory: str = Field(description="Where rotating capture files go (one writer per replica).")
+    sample_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    file_format: str = Field(default="jsonl", pattern="^(jsonl|parquet)$")
+    queue_size: int = Field(default=10_000, ge=1)
+    tenant_header: str = "x-tenant-id"
+    redact_patterns: list[str] | None = Field(
+        default=None, description="Regexes scrubbed from bodies; default: e-mails and API keys."
+    )
+
+
 class AppArgs(BaseModel):
     """The ``args`` of the application in the ServeConfigV2 file."""
 
@@ -51,9 +66,7 @@ class AppArgs(BaseModel):
     pin_cores: bool = Field(
         default=True, description="Bind each CPU replica's engine to its own core (by rank)."
     )
-    capture: dict[str, Any] | None = Field(
-        default=None, description="Production traffic capture settings (traffic.capture)."
-    )
+    capture: CaptureArgs | None = None
 
 
 def resolve_model(model: str) -> str:
@@ -81,10 +94,10 @@ def _core_for(rank: int | None) -> str | None:
 @serve.ingress()
 class LLMReplica:
     async def __init__(self, args: dict[str, Any]) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.entrypoints.launchers.api_server.app_state import init_app_state
         from vllm.entrypoints.launchers.app import build_app as build_vllm_app
         from vllm.entrypoints.launchers.cli_args import make_arg_parser
-        from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.usage.usage_lib import UsageContext
         from vllm.utils.argparse_utils import FlexibleArgumentParser
         from vllm.v1.engine.async_llm import AsyncLLM
@@ -135,10 +148,26 @@ class LLMReplica:
     def __serve_build_asgi_app__(self):
         # vLLM's app has built its middleware stack already; wrap it instead.
         app = TelemetryMiddleware(self._vllm_app, self.runtime)
-        if self.args.capture:
-            from traffic.capture import wrap_with_capture
+        capture = self.args.capture
+        if capture is not None:
+            from traffic.capture import (
+                DEFAULT_REDACTIONS,
+                CaptureMiddleware,
+                CaptureWriter,
+                Redactor,
+            )
 
-            app = wrap_with_capture(app, self.args.capture)
+            self._capture_writer = CaptureWriter(
+                os.path.expanduser(capture.directory),
+                file_format=capture.file_format,  # type: ignore[arg-type]
+                queue_size=capture.queue_size,
+                redactor=Redactor(capture.redact_patterns or DEFAULT_REDACTIONS),
+                writer_id=self.runtime.replica_id,
+            ).start()
+            app = CaptureMiddleware(
+                app, writer=self._capture_writer, sample_rate=capture.sample_rate,
+                tenant_header=capture.tenant_header,
+            )
         return app
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
@@ -152,6 +181,9 @@ class LLMReplica:
         await self.engine.check_health()
 
     def __del__(self) -> None:
+        writer = getattr(self, "_capture_writer", None)
+        if writer is not None:
+            writer.close()
         engine = getattr(self, "engine", None)
         if engine is not None:
             engine.shutdown()

@@ -57,7 +57,9 @@ def model_prepare(
 @stack_app.command("up")
 def stack_up(
     config: Path = typer.Option(..., exists=True, dir_okay=False, help="ServeConfigV2 file."),
-    address: str = typer.Option(None, help="Dashboard URL of an existing cluster; none starts a local head."),
+    address: str = typer.Option(
+        None, help="Dashboard URL of an existing cluster; none starts a local head."
+    ),
     timeout: float = typer.Option(600.0, help="Seconds to wait for HEALTHY."),
 ) -> None:
     """Start a local Ray head (unless --address) and deploy the config; wait until healthy."""

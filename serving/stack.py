@@ -158,7 +158,9 @@ def _classify(current: dict[str, Any], wanted: dict[str, Any]) -> str:
         old_deps = {d["name"]: d for d in old.get("deployments") or []}
         for dep in app.get("deployments") or []:
             before = old_deps.get(dep["name"], {})
-            lightweight = ("user_config", "autoscaling_config", "num_replicas", "max_ongoing_requests")
+            lightweight = (
+                "user_config", "autoscaling_config", "num_replicas", "max_ongoing_requests"
+            )
             heavy = {k: v for k, v in dep.items() if k not in lightweight}
             heavy_before = {k: v for k, v in before.items() if k not in lightweight}
             if any(_norm(v) != _norm(heavy_before.get(k)) for k, v in heavy.items()):

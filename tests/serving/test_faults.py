@@ -39,13 +39,17 @@ def test_drift_rewrites_system_prompt_and_truncates_max_tokens():
 
 
 def test_faults_can_target_a_replica_by_id():
-    config = UserConfig.parse({"faults": [{"kind": "latency", "replica_id": "abc", "latency_s": 2}]})
+    config = UserConfig.parse(
+        {"faults": [{"kind": "latency", "replica_id": "abc", "latency_s": 2}]}
+    )
     assert ReplicaFaults.resolve(config, rank=0, replica_id="abc").latency_s() == 2
     assert ReplicaFaults.resolve(config, rank=0, replica_id="xyz").latency_s() == 0
 
 
 def test_an_error_fault_fails_about_its_rate():
-    config = UserConfig.parse({"faults": [{"kind": "error", "all_replicas": True, "error_rate": 0.3}]})
+    config = UserConfig.parse(
+        {"faults": [{"kind": "error", "all_replicas": True, "error_rate": 0.3}]}
+    )
     faults = ReplicaFaults.resolve(config, rank=None, replica_id="r")
     rng = random.Random(42)
     failures = sum(faults.should_fail(rng) for _ in range(2000))

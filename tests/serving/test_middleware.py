@@ -6,16 +6,16 @@ import json
 import httpx
 import pytest
 
+from serving.middleware import ReplicaRuntime, TelemetryMiddleware
+from serving.telemetry import ArrivalTelemetry, EngineSnapshot, EngineState, arrival_headers
+from serving.user_config import UserConfig
+
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-from serving.middleware import ReplicaRuntime, TelemetryMiddleware
-from serving.telemetry import ArrivalTelemetry, EngineSnapshot, EngineState, arrival_headers
-from serving.user_config import UserConfig
 
 USAGE = {"prompt_tokens": 40, "completion_tokens": 5,
          "prompt_tokens_details": {"cached_tokens": 32}}
