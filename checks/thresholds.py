@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from checks.errors import ThresholdsError
 from checks.rubrics.llm_judge import JudgeConfig
 
 DEFAULT_PATH = Path(__file__).with_name("thresholds.yaml")
@@ -72,10 +73,6 @@ class Thresholds(_Section):
     traffic_pattern_drift: TrafficPatternDrift = Field(default_factory=TrafficPatternDrift)
     tenant_fairness: TenantFairness = Field(default_factory=TenantFairness)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
-
-
-class ThresholdsError(ValueError):
-    """The thresholds file is missing, not YAML, or does not validate."""
 
 
 def load_thresholds(path: str | Path | None = None) -> Thresholds:

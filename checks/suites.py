@@ -1,0 +1,82 @@
+"""The gate's rules: one expectation suite per check table, built from the thresholds.
+
+A rule is one metric column of ``check_<name>`` with its allowed range, evaluated
+on the buckets with enough spans; it becomes a GX ``ExpectColumnValuesToBeBetween``
+and, for each bucket outside the range, a sentence for the gate message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from checks.thresholds import Thresholds
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Rule:
+    check: str
+    metric: str                      # column of check_<check>
+    min_value: float | None
+    max_value: float | None
+    allowed: float                   # the user's threshold, for the message
+    describe: Callable[[Row, float], str]
+    # rows the rule judges: column == value for every pair (GX row_condition)
+    where: tuple[tuple[str, Any], ...] = (("insufficient", False),)
+
+    def bound_crossed(self, observed: float) -> float:
+        if self.min_value is not None and observed < self.min_value:
+            return self.min_value
+        return self.max_value if self.max_value is not None else float("nan")
+
+
+def _drop(noun: str) -> Callable[[Row, float], str]:
+    def describe(row: Row, allowed: float) -> str:
+        ref = ("run aggregate" if row["reference"] == "aggregate"
+               else f"'{row['reference']}' {noun} reference")
+        return (f"{noun} '{row['bucket']}' mean quality {row['mean_quality']:.2f} is "
+                f"{-row['delta_mean']:.2f} below the {ref} {row['ref_mean_quality']:.2f} "
+                f"(allowed {allowed:.2f})")
+    return describe
+
+
+def _replica(row: Row, allowed: float) -> str:
+    side = "below" if row["delta_mean"] < 0 else "above"
+    return (f"replica '{row['bucket']}' mean quality {row['mean_quality']:.2f} is "
+            f"{abs(row['delta_mean']):.2f} {side} the cohort median "
+            f"{row['ref_mean_quality']:.2f} (allowed {allowed:.2f})")
+
+
+def _tenant_latency(row: Row, allowed: float) -> str:
+    return (f"tenant '{row['bucket']}' p99 latency {row['p99_latency_ms']:.0f} ms is "
+            f"{row['p99_latency_ratio']:.2f}x the aggregate p99 "
+            f"{row['ref_p99_latency_ms']:.0f} ms (allowed {allowed:.2f}x)")
+
+
+def _tenant_tail(row: Row, allowed: float) -> str:
+    return (f"tenant '{row['bucket']}' p05 quality {row['p05_quality']:.2f} is "
+            f"{-row['delta_p05']:.2f} below the aggregate p05 {row['ref_p05_quality']:.2f} "
+            f"(allowed {allowed:.2f})")
+
+
+def rules(t: Thresholds) -> list[Rule]:
+    skew = t.replica_skew.max_abs_delta_mean
+    lag = t.autoscaling_lag.max_drop_mean
+    kv = t.kv_cache_eviction.max_drop_mean
+    drift = t.traffic_pattern_drift.max_drop_mean
+    fair = t.tenant_fairness
+    return [
+        Rule("replica_skew", "delta_mean", -skew, skew, skew, _replica),
+        Rule("autoscaling_lag", "delta_mean", -lag, None, lag, _drop("bucket")),
+        # prompt-length deciles are diagnostic: long prompts may be harder by nature
+        Rule("kv_cache_eviction", "delta_mean", -kv, None, kv, _drop("bucket"),
+             where=(("insufficient", False), ("dimension", "cache_hit"))),
+        Rule("traffic_pattern_drift", "delta_mean", -drift, None, drift, _drop("pattern")),
+        Rule("tenant_fairness", "p99_latency_ratio", None, fair.max_p99_latency_ratio,
+             fair.max_p99_latency_ratio, _tenant_latency),
+        Rule("tenant_fairness", "delta_p05", -fair.max_tail_drop, None, fair.max_tail_drop,
+             _tenant_tail),
+    ]

@@ -1,0 +1,72 @@
+"""The gate: passing and failing runs, the message, insufficient buckets, Data Docs."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.compute import run_checks
+from checks.gate import validate
+from checks.thresholds import Thresholds
+from warehouse import connect
+
+
+def healthy_run(builder, skewed: float | None = None):
+    """Two pinned replicas and steady replay traffic from one tenant, all idle."""
+    for t in range(0, 30):
+        builder.sample(t, queue_depth=1, replicas=2)
+    for i in range(6):
+        builder.span(0.9, mode="pinned", replica="rep-a", at=i, cached_tokens=95)
+        builder.span(skewed or 0.9, mode="pinned", replica="rep-b", at=i, cached_tokens=95)
+        builder.span(0.9, at=i + 0.5, cached_tokens=95)
+    return builder.load()
+
+
+def evaluate(db, thresholds, data_docs_dir=None):
+    with connect(db) as con:
+        run_checks(con, "run-1", thresholds)
+    return validate(db, "run-1", thresholds, data_docs_dir)
+
+
+def test_gate_passes_a_healthy_run_and_reports_insufficient_buckets(run_builder):
+    result = evaluate(healthy_run(run_builder), Thresholds(min_samples=5))
+    assert result.passed, result.message
+    assert result.breaches == []
+    assert result.message.startswith("Run run-1 passed all five cluster checks.")
+    # the empty saturation buckets are named, not passed silently
+    assert "autoscaling_lag: bucket 'scaling' has 0 spans, fewer than the minimum 5" in \
+        result.message
+    assert {(b.check, b.bucket) for b in result.insufficient} >= {
+        ("autoscaling_lag", "warm"), ("kv_cache_eviction", "medium")}
+    with connect(run_builder.tmp_path / "w.duckdb") as con:
+        stored = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE NOT success) FROM expectation_results"
+        ).fetchone()
+    assert stored[0] > 0 and stored[1] == len(result.insufficient)
+
+
+def test_gate_fails_a_skewed_replica_with_a_readable_message(run_builder, tmp_path):
+    docs = tmp_path / "docs"
+    result = evaluate(healthy_run(run_builder, skewed=0.6), Thresholds(min_samples=5), docs)
+    assert not result.passed
+    (breach,) = [b for b in result.breaches if b.bucket == "rep-b"]
+    assert (breach.check, breach.metric) == ("replica_skew", "delta_mean")
+    assert breach.observed == pytest.approx(-0.15)
+    assert breach.threshold == pytest.approx(-0.02)
+    assert ("replica_skew: replica 'rep-b' mean quality 0.60 is 0.15 below the cohort median "
+            "0.75 (allowed 0.02)") in result.message
+    assert result.message.startswith("Run run-1 failed the gate: ")
+    assert (docs / "index.html").exists()
+    with connect(tmp_path / "w.duckdb") as con:
+        failed = con.execute(
+            "SELECT \"check\", bucket, expectation FROM expectation_results "
+            "WHERE success = false AND expectation <> 'sufficient_samples' ORDER BY bucket"
+        ).fetchall()
+    assert failed == [("replica_skew", "rep-a", "delta_mean"),
+                      ("replica_skew", "rep-b", "delta_mean")]
+
+
+def test_fail_on_insufficient(run_builder):
+    strict = Thresholds(min_samples=5, fail_on_insufficient=True)
+    result = evaluate(healthy_run(run_builder), strict)
+    assert not result.passed and result.breaches == []
+    assert "Insufficient (failing the gate)" in result.message
