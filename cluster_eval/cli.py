@@ -14,7 +14,14 @@ import typer
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
 
 # package.cli modules that expose ``register(app: typer.Typer) -> None``
-_COMMAND_MODULES = ["serving.cli", "traffic.cli", "checks.cli", "flows.cli", "scenarios.cli"]
+_COMMAND_MODULES = [
+    "serving.cli",
+    "traffic.cli",
+    "traffic.replay_cli",
+    "checks.cli",
+    "flows.cli",
+    "scenarios.cli",
+]
 
 
 def _register_all() -> None:
