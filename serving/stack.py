@@ -319,6 +319,8 @@ def head_environment(settings: Settings) -> dict[str, str]:
             "VLLM_NO_USAGE_STATS": "1",
             "DO_NOT_TRACK": "1",
             "HF_HUB_OFFLINE": "1",
+            # Ray exports metrics every 10 s by default; the telemetry sampler reads 1 Hz.
+            "RAY_metrics_report_interval_ms": "1000",
         }
     )
     # The orchestrator's virtualenv must not shadow the serving one in workers.
