@@ -50,7 +50,7 @@ def test_bfcl_tools_are_valid_openai_tools_with_expected_calls(data_dir):
     n_questions = sum(
         1
         for f in ("BFCL_v4_simple_python.json", "BFCL_v4_multiple.json")
-        for _ in open(source / "bfcl" / f)
+        for _ in (source / "bfcl" / f).read_text().splitlines()
     )
     assert len(tasks) == n_questions  # every single-turn question has a possible answer
     for task in tasks:
@@ -132,7 +132,9 @@ def test_squad_answerable_and_unanswerable(data_dir):
 @pytest.mark.parametrize("data_dir", DATA_DIRS)
 def test_gsm8k_references_are_the_final_numbers(data_dir):
     tasks = pool(data_dir).tasks("math")
-    rows = [json.loads(line) for line in open(data_dir / "gsm8k" / "test.jsonl")]
+    rows = [
+        json.loads(line) for line in (data_dir / "gsm8k" / "test.jsonl").read_text().splitlines()
+    ]
     assert len(tasks) == len(rows)
     for task, row in zip(tasks, rows, strict=True):
         reference = as_record(task).expect.reference

@@ -7,7 +7,6 @@ folder layout holds the full sets, so ``data_dir`` can point at either.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +38,10 @@ def require(data_dir: Path, relative: str) -> Path:
     return path
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All rows at once: the files are small, and no half-read handle outlives the call."""
     with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def read_json(path: Path) -> Any:
