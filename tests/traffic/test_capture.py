@@ -120,6 +120,7 @@ def test_no_failed_requests_under_load_and_every_sampled_record_written(tmp_path
     assert stats.errors == 0 and stats.dropped == 0
     assert stats.written == stats.sampled - stats.dropped
     assert not writer.alive
+    assert not [t for t in threading.enumerate() if t.name == "traffic-capture"]
     loaded = load_capture_dir(tmp_path)
     assert loaded.n_good == stats.written and loaded.n_bad == 0
     assert len(loaded.sources) == stats.files >= 3  # rotated by record count

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cluster_eval.cli import app
 from traffic.builders import GOLDEN_PATH, WorkloadSpec, build_golden, build_workload, load_spec
-from traffic.errors import WorkloadError
+from traffic.errors import TrafficFormatError, WorkloadError
 from traffic.loader import load_traffic
 from traffic.writer import write_traffic
 
@@ -39,6 +39,19 @@ def test_records_are_valid_and_mix_tasks_and_tenants():
     assert all(
         r.body["model"] == "smollm2-135m-instruct" and r.body["temperature"] == 0 for r in records
     )
+
+
+def test_task_weights_shape_the_mix():
+    records = build_workload(poisson(task_weights={"math": 0, "json": 3}))
+    counts = Counter(r.tags["task"] for r in records)
+    assert counts["math"] == 0 and counts["json"] > counts["qa"]
+    with pytest.raises(ValueError, match="no task kind"):
+        poisson(task_weights={k: 0 for k in ("json", "tool", "qa", "math")})
+
+
+def test_write_traffic_refuses_unknown_suffix(tmp_path):
+    with pytest.raises(TrafficFormatError, match="suffix"):
+        write_traffic(build_workload(poisson(max_requests=1)), tmp_path / "t.csv")
 
 
 def test_same_seed_identical_file_other_seed_differs(tmp_path):

@@ -7,7 +7,7 @@ Same spec (including ``seed``) → the same records, byte for byte.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml  # type: ignore[import-untyped]
 from pydantic import (
@@ -44,7 +44,9 @@ class WorkloadSpec(BaseModel):
     seed: int = 0
     arrivals: SerializeAsAny[ArrivalProcess] = Field(description="process: <name> + its params")
     tasks: list[str] = Field(default_factory=lambda: ["json", "tool", "qa", "math"], min_length=1)
-    task_weights: dict[str, float] | None = None
+    task_weights: dict[str, Annotated[float, Field(ge=0)]] | None = Field(
+        default=None, description="Relative weight per task kind; missing kinds weigh 1."
+    )
     tenants: list[TenantSpec] = Field(
         default_factory=lambda: [TenantSpec(id="default")], min_length=1
     )
@@ -77,6 +79,10 @@ class WorkloadSpec(BaseModel):
         named |= set(self.task_weights or {})
         if unknown := sorted(named - kinds):
             raise ValueError(f"unknown task kinds {unknown}; known: {sorted(kinds)}")
+        weights = self.task_weights or {}
+        for tenant in self.tenants:
+            if not any(weights.get(kind, 1.0) > 0 for kind in tenant.tasks or self.tasks):
+                raise ValueError(f"tenant {tenant.id!r} has no task kind with a weight above 0")
         ids = [t.id for t in self.tenants]
         if len(set(ids)) != len(ids):
             raise ValueError(f"tenant ids repeat: {ids}")
