@@ -41,9 +41,9 @@ def rubrics_for(thresholds: Thresholds, environ: Mapping[str, str]) -> dict[str,
 def score_run(con: duckdb.DuckDBPyConnection, run_id: str,
               rubrics: Mapping[str, Rubric] | None = None) -> int:
     """Score every span of the run into ``scores`` (replacing earlier scores)."""
-    found = con.execute("SELECT count(*) FROM runs WHERE run_id = $run_id",
-                        {"run_id": run_id}).fetchone()
-    if not found or not found[0]:
+    (found,) = con.execute("SELECT count(*) FROM runs WHERE run_id = $run_id",
+                           {"run_id": run_id}).fetchall()
+    if not found[0]:
         raise RunNotFound(f"run {run_id!r} is not in the warehouse; load it first")
     spans = pl.DataFrame(con.sql(_SPANS, params={"run_id": run_id}).to_arrow_table())
     scores = score_spans(spans, rubrics)

@@ -37,7 +37,9 @@ def migrations() -> list[tuple[int, str, str]]:
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply pending migrations; return the schema version reached."""
     con.execute(_VERSION_TABLE)
-    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    # fetchall: DuckDB 2 keeps a half-read result open and refuses the next statement
+    ((current,),) = con.execute(
+        "SELECT coalesce(max(version), 0) FROM schema_version").fetchall()
     for version, name, sql in migrations():
         if version <= current:
             continue
