@@ -28,13 +28,13 @@ GROUP BY bucket;
 -- aggregate over all labelled spans (pass NULL to always use the aggregate).
 CREATE OR REPLACE TEMP MACRO compare_buckets(labelled, min_n, expected_buckets, ref_bucket)
 AS TABLE
-WITH stats AS (
+WITH stats AS MATERIALIZED (
     SELECT * FROM bucket_stats(labelled, min_n)
 ),
 expected AS (
     SELECT unnest(expected_buckets) AS bucket
 ),
-all_buckets AS (
+all_buckets AS MATERIALIZED (
     SELECT e.bucket,
            coalesce(s.n, 0)               AS n,
            coalesce(s.insufficient, true) AS insufficient,

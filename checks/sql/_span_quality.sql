@@ -11,7 +11,8 @@ WITH per_span AS (
            avg(score) FILTER (WHERE rubric = 'reference_match')       AS reference_match,
            avg(score) FILTER (WHERE rubric = 'completion')            AS completion
     FROM scores
-    WHERE run_id = $run_id
+    -- avg skips nulls anyway; dropping them first halves the rows grouped
+    WHERE run_id = $run_id AND score IS NOT NULL
     GROUP BY span_id
 )
 SELECT s.span_id, s.mode, s.tenant_id,

@@ -21,7 +21,7 @@ arrivals AS (
     -- production-shaped traffic only: pinned and baseline probes set their own load
     WHERE sq.mode IN ('replay', 'tenant_burst')
 ),
-labelled AS (
+labelled AS MATERIALIZED (  -- read three times below
     SELECT *,
            CASE WHEN saturation IS NULL          THEN 'unknown'  -- sent before any sample
                 WHEN saturation < $warm_at       THEN 'idle'

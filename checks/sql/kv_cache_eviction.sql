@@ -5,15 +5,16 @@
 -- or the aggregate when high is empty or insufficient. Requests without token counts
 -- (failures before the engine answered) go to 'unknown' and stay visible.
 -- Second dimension, diagnostic: quality by prompt-length decile (len_d1 shortest ..
--- len_d10 longest) against the aggregate, separating "long prompts are harder" from
--- "evicted prompts are worse".
+-- len_d10 longest; a prompt's decile = 1 + the decile edges below its length, so
+-- equal lengths share a decile) against the aggregate, separating "long prompts are
+-- harder" from "evicted prompts are worse".
 INSERT INTO check_kv_cache_eviction BY NAME
 WITH with_ratio AS (
     SELECT *,
            CASE WHEN prompt_tokens > 0 THEN cached_tokens / prompt_tokens END AS hit_ratio
     FROM span_quality
 ),
-by_hit AS (
+by_hit AS MATERIALIZED (
     SELECT *,
            CASE WHEN hit_ratio IS NULL       THEN 'unknown'
                 WHEN hit_ratio > $kv_high    THEN 'high'
@@ -22,10 +23,19 @@ by_hit AS (
            END AS bucket
     FROM with_ratio
 ),
-by_length AS (
-    SELECT *, 'len_d' || ntile(10) OVER (ORDER BY prompt_tokens, span_id) AS bucket
+length_deciles AS (
+    -- decile edges by value, not ntile over a sort: prompts of equal length always
+    -- land in the same decile, and no 1 M-row sort is needed
+    SELECT quantile_disc(prompt_tokens, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+             AS edges
     FROM with_ratio
-    WHERE prompt_tokens IS NOT NULL
+),
+by_length AS MATERIALIZED (
+    SELECT w.*,
+           'len_d' || (1 + len(list_filter(d.edges, lambda e: w.prompt_tokens > e))) AS bucket
+    FROM with_ratio AS w
+    CROSS JOIN length_deciles AS d
+    WHERE w.prompt_tokens IS NOT NULL
 ),
 hit_ratio AS (
     SELECT bucket, avg(hit_ratio) AS mean_hit_ratio FROM by_hit GROUP BY bucket

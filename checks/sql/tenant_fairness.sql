@@ -3,7 +3,7 @@
 -- one tenant's tail stretching) and tail quality (p05) against the aggregate p05.
 -- Production-shaped traffic only (replay and tenant bursts).
 INSERT INTO check_tenant_fairness BY NAME
-WITH labelled AS (
+WITH labelled AS MATERIALIZED (
     SELECT *, tenant_id AS bucket
     FROM span_quality
     WHERE mode IN ('replay', 'tenant_burst')

@@ -17,7 +17,7 @@
 -- the run's mean replica count. captured_share vs replay_share per pattern shows
 -- whether the replay stressed the cluster the way production did.
 INSERT INTO check_traffic_pattern_drift BY NAME
-WITH replayed AS (
+WITH replayed AS MATERIALIZED (
     SELECT * FROM span_quality WHERE mode IN ('replay', 'tenant_burst')
 ),
 origin AS (
@@ -40,7 +40,7 @@ observed_windows AS (
     FROM run_telemetry
     GROUP BY window_no
 ),
-labelled AS (
+labelled AS MATERIALIZED (
     SELECT r.*, coalesce(w.pattern, 'steady') AS bucket
     FROM replayed AS r
     CROSS JOIN origin AS o
