@@ -1,0 +1,1 @@
+"""The Prefect flow ``cluster-eval``, its hooks and the plain steps it wires."""

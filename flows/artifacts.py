@@ -1,0 +1,118 @@
+"""What a run shows in the Prefect UI: the verdict, one table per check, links.
+
+Rendering (``verdict_markdown``, ``check_rows``) is plain and tested on its own;
+``publish`` is the one function that talks to Prefect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ARTIFACT_COLUMNS", "artifact_key", "check_rows", "publish", "verdict_markdown"]
+
+ARTIFACT_COLUMNS = ("bucket", "n", "insufficient", "mean_quality", "p05_quality", "delta_mean",
+                    "p50_latency_ms", "p99_latency_ms", "error_rate")
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect artifact keys: lowercase letters, numbers and dashes only."""
+    text = "-".join(parts).lower()
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _breached(gate: Any) -> set[tuple[str, str | None]]:
+    return {(b.check, b.bucket) for b in gate.breaches}
+
+
+def check_rows(check: str, rows: list[dict[str, Any]], gate: Any) -> list[dict[str, Any]]:
+    """One check's buckets as table rows with a ``breach`` mark."""
+    breached = _breached(gate)
+    out = []
+    for row in rows:
+        plain = {c: _plain(row.get(c)) for c in ARTIFACT_COLUMNS}
+        plain["breach"] = "BREACH" if (check, row.get("bucket")) in breached else ""
+        out.append(plain)
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
+    return str(value).replace("|", "\\|")
+
+
+def verdict_markdown(run_id: str, gate: Any, checks: dict[str, list[dict[str, Any]]],
+                     links: dict[str, Path] | None = None) -> str:
+    """The verdict paragraph, then one markdown table per check (breaches in bold)."""
+    verdict = "PASSED" if gate.passed else "FAILED"
+    lines = [f"# cluster-eval run `{run_id}`: {verdict}", "", gate.message, ""]
+    for name, path in (links or {}).items():
+        lines.append(f"- {name}: `{path}`")
+    if links:
+        lines.append("")
+    header = [*ARTIFACT_COLUMNS, "breach"]
+    for check, rows in checks.items():
+        lines += [f"## {check}", ""]
+        table = check_rows(check, rows, gate)
+        if not table:
+            lines += ["No buckets for this run.", ""]
+            continue
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        for row in table:
+            cells = [_cell(row[c]) for c in header]
+            if row["breach"]:
+                cells = [f"**{c}**" if c not in ("", "–") else c for c in cells]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def publish(run_id: str, gate: Any, checks: dict[str, list[dict[str, Any]]],
+            report: Path, data_docs: Path) -> None:
+    """Markdown verdict, one table artifact per check, links to the report and Data Docs."""
+    from prefect.artifacts import (
+        create_link_artifact,
+        create_markdown_artifact,
+        create_table_artifact,
+    )
+
+    docs_index = data_docs / "index.html"
+    links = {"report": report, "data docs": docs_index}
+    create_markdown_artifact(
+        markdown=verdict_markdown(run_id, gate, checks, links),
+        key="cluster-eval-verdict",
+        description=f"Gate verdict of run {run_id}",
+    )
+    for check, rows in checks.items():
+        create_table_artifact(
+            table=check_rows(check, rows, gate) or [{c: None for c in ARTIFACT_COLUMNS}],
+            key=artifact_key("check", check),
+            description=f"{check} buckets of run {run_id}",
+        )
+    create_link_artifact(
+        link=report.resolve().as_uri(), link_text="HTML report",
+        key="cluster-eval-report", description=f"Report of run {run_id}",
+    )
+    if docs_index.exists():
+        create_link_artifact(
+            link=docs_index.resolve().as_uri(), link_text="Great Expectations Data Docs",
+            key="cluster-eval-data-docs", description=f"Data Docs of run {run_id}",
+        )

@@ -1,0 +1,217 @@
+"""The ``cluster-eval`` flow: one nightly evaluation of a serving cluster.
+
+    deploy_or_reconfigure → prepare_traffic → baseline → replay → score
+        → load_warehouse → compute_checks → validate → report
+
+Thin on purpose: each task calls one plain function of ``flows/pipeline.py`` (tested
+without Prefect). A breached gate ends the run ``Failed`` with the gate's paragraph
+as the message; an unusable stack or endpoint ends it ``Failed`` with
+``infrastructure: …``. Either way ``prefect deployment run … --watch`` exits
+non-zero and the ``on_failure`` hook notifies through the named block.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run as current_run
+from prefect.states import Failed
+
+from cluster_eval.settings import Settings, get_settings
+from flows import artifacts, pipeline
+from flows.errors import ConfigurationError, InfrastructureFailure, RunFailed
+from flows.notify import notify_failure
+from flows.plan import BurstOptions
+
+__all__ = ["cluster_eval"]
+
+EMBEDDED_CONFIG = "serving/configs/embedded-cpu.yaml"
+NIGHTLY_SPEC = "traffic/specs/embedded-nightly.yaml"
+GOLDEN = "traffic/golden/golden.jsonl"
+
+
+def _retry_unless_configuration(task: Any, task_run: Any, state: Any) -> bool:
+    """A bad config file stays bad; an unhealthy stack may recover on a second apply."""
+    return not isinstance(state.data, ConfigurationError)
+
+
+@task(name="deploy_or_reconfigure", retries=2, retry_delay_seconds=10,
+      retry_condition_fn=_retry_unless_configuration, cache_policy=NO_CACHE)
+def deploy_or_reconfigure(config: Path, settings: Settings, timeout_s: float
+                          ) -> pipeline.DeployOutcome:
+    outcome = pipeline.deploy(config, settings, timeout_s=timeout_s)
+    pipeline.check_endpoint(settings.serve_url)
+    get_run_logger().info(
+        "stack %s in %.1f s; replicas %s", outcome.action, outcome.seconds_to_healthy,
+        outcome.replica_ids)
+    return outcome
+
+
+@task(name="prepare_traffic", cache_policy=NO_CACHE)
+def prepare_traffic(source: Path, paths: pipeline.RunPaths, since: datetime | None,
+                    until: datetime | None) -> int:
+    return pipeline.prepare_traffic(source, paths.traffic, since=since, until=until,
+                                    quarantine=paths.quarantine)
+
+
+@task(name="baseline", cache_policy=NO_CACHE)
+def baseline(golden: Path, replica_id: str, settings: Settings, paths: pipeline.RunPaths,
+             timeout_s: float) -> dict[str, int]:
+    return pipeline.run_baseline(golden, replica_id, settings.serve_url, paths.baseline,
+                                 timeout_s=timeout_s)
+
+
+# No retries: a second attempt would send (and count) the night's traffic twice.
+@task(name="replay", retries=0, cache_policy=NO_CACHE)
+def replay(paths: pipeline.RunPaths, golden: Path, stack: pipeline.DeployOutcome,
+           settings: Settings, speedup: float, golden_rounds: int,
+           burst: BurstOptions | None, timeout_s: float) -> pipeline.ReplayOutcome:
+    outcome = pipeline.run_replay(
+        paths.traffic, golden, stack.replica_ids, settings, paths.replay_dir,
+        speedup=speedup, golden_rounds=golden_rounds, burst=burst, timeout_s=timeout_s,
+        app=stack.app, deployments=stack.deployments,
+    )
+    logger = get_run_logger()
+    logger.info("replayed %s in %.1f s: %s", outcome.counts, outcome.wall_s, outcome.statuses)
+    for note in outcome.notes:
+        logger.warning(note)
+    return outcome
+
+
+@task(name="score", cache_policy=NO_CACHE)
+def score(paths: pipeline.RunPaths, replayed: pipeline.ReplayOutcome,
+          thresholds: Path | None) -> int:
+    pipeline.merge_spans([paths.baseline, replayed.spans_path], paths.spans)
+    return pipeline.score(paths.spans, thresholds, paths.scores)
+
+
+@task(name="load_warehouse", cache_policy=NO_CACHE)
+def load_warehouse(db: Path, run: Any, paths: pipeline.RunPaths,
+                   replayed: pipeline.ReplayOutcome) -> None:
+    telemetry = replayed.telemetry_path or pipeline.empty_telemetry(
+        paths.replay_dir / "telemetry.parquet")
+    pipeline.load_warehouse(db, run, paths.spans, telemetry, paths.scores)
+
+
+@task(name="compute_checks", cache_policy=NO_CACHE)
+def compute_checks(db: Path, run_id: str, thresholds: Path | None) -> dict[str, int]:
+    return pipeline.compute_checks(db, run_id, thresholds)
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate(db: Path, run_id: str, thresholds: Path | None, data_docs: Path) -> Any:
+    return pipeline.validate(db, run_id, thresholds, data_docs)
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report(db: Path, run_id: str, gate: Any, paths: pipeline.RunPaths) -> Path:
+    page, data = pipeline.report(db, run_id, paths.run_dir)
+    artifacts.publish(run_id, gate, data["checks"], page, paths.data_docs)
+    return page
+
+
+@task(name="teardown", cache_policy=NO_CACHE)
+def teardown_stack(settings: Settings) -> None:
+    pipeline.teardown(settings)
+
+
+def _run_info(run_id: str, started: datetime, stack: pipeline.DeployOutcome,
+              settings: Settings) -> Any:
+    from warehouse import RunInfo
+
+    return RunInfo(
+        run_id=run_id, started_at=started, finished_at=datetime.now(UTC),
+        config=stack.config,
+        cluster={"replicas": stack.replica_ids, "app": stack.app,
+                 "deployments": stack.deployments, "serve_url": settings.serve_url,
+                 "stack_action": stack.action},
+    )
+
+
+@flow(name="cluster-eval", on_failure=[notify_failure], on_crashed=[notify_failure],
+      validate_parameters=True)
+def cluster_eval(
+    serve_config: str = EMBEDDED_CONFIG,
+    traffic: str = NIGHTLY_SPEC,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    golden: str = GOLDEN,
+    speedup: float = 1.0,
+    golden_rounds: int = 2,
+    tenant_burst: BurstOptions | None = None,
+    thresholds: str | None = None,
+    warehouse: str | None = None,
+    out_dir: str | None = None,
+    notification_block: str | None = None,
+    teardown: bool = False,
+    deploy_timeout_s: float = 900.0,
+    request_timeout_s: float = 120.0,
+    replay_timeout_s: float = 3600.0,
+) -> Any:
+    """Evaluate the serving cluster: deploy, replay, score, check, gate, report.
+
+    Args:
+        serve_config: ServeConfigV2 file applied before the run (deploy or reconfigure).
+        traffic: a traffic file (.jsonl/.parquet), a capture directory (with ``since`` /
+            ``until``) or a workload spec (.yaml) built on the spot.
+        since: start of the capture window (capture directory only).
+        until: end of the capture window (capture directory only).
+        golden: golden set, pinned to every replica and sent once as the baseline.
+        speedup: divide the traffic's arrival offsets by this.
+        golden_rounds: times the pinned golden set goes to every replica.
+        tenant_burst: the tenant-burst phase after the traffic (``enabled: false`` skips it).
+        thresholds: thresholds YAML; default checks/thresholds.yaml.
+        warehouse: DuckDB file; default ``<CLUSTER_EVAL_HOME>/warehouse.duckdb``.
+        out_dir: where ``<run_id>/`` goes; default ``<CLUSTER_EVAL_HOME>/runs``.
+        notification_block: notification block (``slug/name`` or name) told on failure.
+        teardown: stop the stack (Serve apps and the local Ray head) at the end.
+        deploy_timeout_s: wait this long for the stack to become healthy (per attempt).
+        request_timeout_s: per-request deadline of the replay.
+        replay_timeout_s: the whole replay task's time limit.
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    run_id = str(current_run.id or f"local-{int(time.time())}")
+    started = datetime.now(UTC)
+    db = pipeline.resolve(warehouse) if warehouse else settings.warehouse_path
+    paths = pipeline.RunPaths.create(
+        pipeline.resolve(out_dir) if out_dir else settings.runs_dir, run_id)
+    limits = pipeline.resolve(thresholds) if thresholds else None
+    golden_path = pipeline.resolve(golden)
+    burst = tenant_burst if tenant_burst is not None else BurstOptions()
+    logger.info("run %s → %s", run_id, paths.run_dir)
+    try:
+        stack = deploy_or_reconfigure.with_options(
+            timeout_seconds=deploy_timeout_s * 1.2 + 60)(
+            pipeline.resolve(serve_config), settings, deploy_timeout_s)
+        if not stack.replica_ids:
+            raise InfrastructureFailure("no RUNNING replica after deploy")
+        prepare_traffic(pipeline.resolve(traffic), paths, since, until)
+        baseline(golden_path, stack.replica_ids[0], settings, paths, request_timeout_s)
+        replayed = replay.with_options(timeout_seconds=replay_timeout_s)(
+            paths, golden_path, stack, settings, speedup, golden_rounds, burst,
+            request_timeout_s)
+        score(paths, replayed, limits)
+        load_warehouse(db, _run_info(run_id, started, stack, settings), paths, replayed)
+        compute_checks(db, run_id, limits)
+        gate = validate(db, run_id, limits, paths.data_docs)
+        page = report(db, run_id, gate, paths)
+    except RunFailed as exc:
+        logger.error("%s", exc)
+        return Failed(message=str(exc))
+    finally:
+        if teardown:
+            teardown_stack(settings)
+    summary = {"run_id": run_id, "passed": gate.passed, "warehouse": str(db),
+               "report": str(page), "data_docs": str(paths.data_docs / "index.html"),
+               "message": gate.message}
+    if not gate.passed:
+        logger.error("%s", gate.message)
+        return Failed(message=gate.message)
+    logger.info("%s", gate.message)
+    return summary

@@ -1,0 +1,40 @@
+"""Exceptions of the flows package: why a nightly run ends Failed.
+
+    RunFailed                 a run that must end in a Failed state; str() is the message
+    ├── InfrastructureFailure the stack or its endpoint never became usable ("infrastructure: …")
+    ├── ConfigurationError    a parameter or input file is unusable ("configuration: …")
+    └── GateBreached          a check breached its threshold (message: the gate's paragraph)
+
+A breached gate is a verdict, not a crash: the flow returns ``Failed(message=…)``
+with the gate's paragraph so ``prefect deployment run … --watch`` exits non-zero
+and the notification names the checks. The other two are mapped at the boundary
+(``raise … from exc``) so their first word tells the on-call person where to look.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigurationError", "GateBreached", "InfrastructureFailure", "RunFailed"]
+
+
+class RunFailed(Exception):
+    """Base class: the run cannot pass; the message is what the Failed state carries."""
+
+
+class InfrastructureFailure(RunFailed):
+    """The stack never became healthy, the dashboard or the endpoint did not answer."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail if detail.startswith("infrastructure:") else
+                         f"infrastructure: {detail}")
+
+
+class ConfigurationError(RunFailed):
+    """A serve config, traffic source or thresholds file cannot be used."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail if detail.startswith("configuration:") else
+                         f"configuration: {detail}")
+
+
+class GateBreached(RunFailed):
+    """The gate failed; ``str()`` is its paragraph (check, bucket, observed, threshold)."""

@@ -1,0 +1,395 @@
+"""The nightly run's steps as plain functions; the Prefect flow only wires them.
+
+Each function is one step of ``flows/cluster_eval.py`` and is tested without
+Prefect. Outside errors are mapped at this boundary to the flows exception tree:
+a stack that never became healthy or an endpoint that does not answer is an
+:class:`InfrastructureFailure`, an unusable input a :class:`ConfigurationError`.
+
+A run's files live in ``<runs_dir>/<run_id>/``::
+
+    traffic.jsonl        the records replayed (built or loaded), for the record
+    baseline.parquet     the baseline spans (golden set on one idle replica)
+    replay.parquet       the night's spans (traffic + pinned golden + tenant burst)
+    spans.parquet        both, the run's spans as loaded into the warehouse
+    telemetry.parquet    cluster telemetry sampled beside the replay
+    scores.parquet       span × rubric scores
+    report.html          the HTML report; data-docs/ the Great Expectations Data Docs
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cluster_eval.settings import PROJECT_ROOT, Settings
+from flows.errors import ConfigurationError, InfrastructureFailure
+from flows.plan import BurstOptions, baseline_schedule, night_schedule
+
+__all__ = [
+    "DeployOutcome",
+    "ReplayOutcome",
+    "RunPaths",
+    "check_endpoint",
+    "compute_checks",
+    "deploy",
+    "load_warehouse",
+    "prepare_traffic",
+    "report",
+    "resolve",
+    "run_baseline",
+    "run_replay",
+    "score",
+    "teardown",
+    "validate",
+]
+
+
+def resolve(path: str | Path) -> Path:
+    """A parameter path: absolute, else relative to the working directory if it exists
+    there, else relative to the project (so defaults work from any directory)."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate.resolve()
+    return (PROJECT_ROOT / candidate).resolve()
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    run_dir: Path
+
+    @classmethod
+    def create(cls, runs_dir: Path, run_id: str) -> RunPaths:
+        run_dir = runs_dir / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return cls(run_dir)
+
+    @property
+    def traffic(self) -> Path:
+        return self.run_dir / "traffic.jsonl"
+
+    @property
+    def baseline(self) -> Path:
+        return self.run_dir / "baseline.parquet"
+
+    @property
+    def replay_dir(self) -> Path:
+        return self.run_dir / "replay"
+
+    @property
+    def spans(self) -> Path:
+        return self.run_dir / "spans.parquet"
+
+    @property
+    def scores(self) -> Path:
+        return self.run_dir / "scores.parquet"
+
+    @property
+    def report(self) -> Path:
+        return self.run_dir / "report.html"
+
+    @property
+    def data_docs(self) -> Path:
+        return self.run_dir / "data-docs"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.run_dir / "quarantine.jsonl"
+
+
+# --- stack ---------------------------------------------------------------------------
+
+
+@dataclass
+class DeployOutcome:
+    action: str
+    seconds_to_healthy: float
+    replica_ids: list[str]
+    app: str
+    deployments: list[str]
+    config: dict[str, Any]
+
+
+def deploy(config_path: Path, settings: Settings, *, timeout_s: float) -> DeployOutcome:
+    """Bring the stack up (a local head if none answers) and apply the ServeConfigV2 file.
+
+    Idempotent: re-applying an unchanged file changes nothing; a user_config change
+    reconfigures the running replicas in place.
+    """
+    from serving import stack
+    from serving.errors import StackError, StackNotHealthy
+
+    try:
+        config = stack.load_config(config_path)
+    except StackError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    try:
+        result = stack.up(config_path, settings, timeout_s=timeout_s)
+    except StackNotHealthy as exc:
+        raise InfrastructureFailure(f"stack never became healthy: {exc}") from exc
+    except StackError as exc:  # DashboardUnreachable, RayStartFailed, a rejected config
+        raise InfrastructureFailure(f"{type(exc).__name__}: {exc}") from exc
+    apps = [a["name"] for a in config["applications"]]
+    deps = [d for d in result.status.deployments if d.app == apps[0]]
+    replicas = [r.replica_id for d in deps for r in d.replicas if r.state == "RUNNING"]
+    return DeployOutcome(
+        action=result.action,
+        seconds_to_healthy=result.seconds_to_healthy,
+        replica_ids=replicas,
+        app=apps[0],
+        deployments=[d.name for d in deps],
+        config=config,
+    )
+
+
+def check_endpoint(base_url: str, *, timeout_s: float = 10.0) -> None:
+    """Fail fast when the OpenAI endpoint does not answer at all."""
+    try:
+        with httpx.Client(base_url=base_url, timeout=timeout_s, trust_env=False) as client:
+            response = client.get("/v1/models")
+    except httpx.HTTPError as exc:
+        raise InfrastructureFailure(
+            f"serving endpoint {base_url} unreachable: {type(exc).__name__}: {exc}"
+        ) from exc
+    if response.status_code >= 500:
+        raise InfrastructureFailure(
+            f"serving endpoint {base_url} answers {response.status_code} on /v1/models"
+        )
+
+
+def teardown(settings: Settings) -> None:
+    from serving import stack
+
+    stack.down(settings)
+
+
+# --- traffic -------------------------------------------------------------------------
+
+
+def prepare_traffic(
+    source: Path,
+    out: Path,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    quarantine: Path | None = None,
+) -> int:
+    """Load or build the night's traffic and write it to ``out`` (JSONL); return its size.
+
+    ``source`` is a traffic file (.jsonl / .parquet), a capture directory (with the
+    ``since``/``until`` window) or a workload spec (.yaml / .yml, built here).
+    """
+    from traffic.builders import build_workload, load_spec
+    from traffic.errors import TrafficError
+    from traffic.loader import load_capture_dir, load_traffic
+    from traffic.writer import write_traffic
+
+    try:
+        if source.is_dir():
+            records = load_capture_dir(source, since, until, quarantine_path=quarantine).records
+        elif source.suffix in (".yaml", ".yml"):
+            records = build_workload(load_spec(source))
+        else:
+            records = load_traffic(source, quarantine_path=quarantine).records
+    except TrafficError as exc:
+        raise ConfigurationError(f"traffic {source}: {exc}") from exc
+    if not records:
+        raise ConfigurationError(f"traffic {source}: no records (window {since} – {until})")
+    write_traffic(records, out)
+    return len(records)
+
+
+def _records(path: Path) -> list[Any]:
+    from traffic.errors import TrafficError
+    from traffic.loader import load_traffic
+
+    try:
+        return load_traffic(path).records
+    except TrafficError as exc:
+        raise ConfigurationError(f"traffic {path}: {exc}") from exc
+
+
+def run_baseline(
+    golden: Path, replica_id: str, base_url: str, out: Path, *, timeout_s: float
+) -> dict[str, int]:
+    """Send the golden set one request at a time to one replica; spans mode ``baseline``."""
+    from traffic.replay import ReplayPlan, replay
+    from traffic.spans import write_spans
+    from traffic.transport import make_client, run_async
+
+    requests = baseline_schedule(_records(golden), replica_id)
+
+    async def sequential() -> list[Any]:
+        spans: list[Any] = []
+        async with make_client(base_url) as client:
+            for request in requests:
+                plan = ReplayPlan([request], timeout_s=timeout_s, lead_s=0.0)
+                spans += await replay(plan, client)
+        return spans
+
+    spans = run_async(sequential)
+    write_spans(spans, out)
+    statuses: dict[str, int] = {}
+    for span in spans:
+        statuses[span.status] = statuses.get(span.status, 0) + 1
+    _refuse_if_unreachable(statuses, base_url)
+    return statuses
+
+
+@dataclass
+class ReplayOutcome:
+    spans_path: Path
+    telemetry_path: Path | None
+    counts: dict[str, int]
+    statuses: dict[str, int]
+    wall_s: float
+    lag_p99_ms: float | None
+    telemetry_samples: int
+    notes: list[str] = field(default_factory=list)
+
+
+def run_replay(
+    traffic: Path,
+    golden: Path,
+    replicas: list[str],
+    settings: Settings,
+    out_dir: Path,
+    *,
+    speedup: float,
+    golden_rounds: int,
+    burst: BurstOptions | None,
+    timeout_s: float,
+    app: str | None = None,
+    deployments: list[str] | None = None,
+) -> ReplayOutcome:
+    """Traffic + pinned golden rounds + tenant burst in one open-loop replay, sampled."""
+    from traffic.replay import ReplayPlan
+    from traffic.replay import run_replay as replay_engine
+    from traffic.sampler import SamplerConfig
+    from traffic.transport import ClientSpec, limits_for
+
+    plan = night_schedule(
+        _records(traffic), _records(golden), replicas,
+        speedup=speedup, golden_rounds=golden_rounds, burst=burst,
+    )
+    replay_plan = ReplayPlan(plan.requests, speedup=1.0, timeout_s=timeout_s)
+    client = ClientSpec(settings.serve_url, "auto", limits_for(replay_plan.rate, timeout_s))
+    sampler = SamplerConfig(
+        dashboard_url=settings.dashboard_url,
+        metrics_url=settings.metrics_url,
+        app=app,
+        deployments=tuple(deployments) if deployments else None,
+    )
+    result = replay_engine(replay_plan, out_dir, client, sampler=sampler)
+    _refuse_if_unreachable(result.statuses, settings.serve_url)
+    return ReplayOutcome(
+        spans_path=result.spans_path,
+        telemetry_path=result.telemetry_path,
+        counts=plan.counts,
+        statuses=result.statuses,
+        wall_s=result.wall_s,
+        lag_p99_ms=result.lag_p99_ms,
+        telemetry_samples=result.telemetry_samples,
+        notes=plan.notes,
+    )
+
+
+def _refuse_if_unreachable(statuses: dict[str, int], base_url: str) -> None:
+    """Every request failing to connect is a dead endpoint, not a bad cluster."""
+    total = sum(statuses.values())
+    if total and statuses.get("connection_error", 0) == total:
+        raise InfrastructureFailure(
+            f"serving endpoint {base_url} refused all {total} requests (connection_error)"
+        )
+
+
+def merge_spans(parts: list[Path], out: Path) -> int:
+    import pyarrow as pa
+
+    from traffic.spans import read_spans, write_spans
+
+    table = pa.concat_tables([read_spans(p) for p in parts if p.exists()])
+    table = table.sort_by([("intended_at", "ascending"), ("span_id", "ascending")])
+    write_spans(table, out)
+    return table.num_rows
+
+
+def empty_telemetry(out: Path) -> Path:
+    from traffic.sampler import write_telemetry
+
+    return write_telemetry([], out)
+
+
+# --- scoring, warehouse, checks, gate, report ----------------------------------------
+
+
+def _thresholds(path: Path | None) -> Any:
+    from checks.errors import ThresholdsError
+    from checks.thresholds import load_thresholds
+
+    try:
+        return load_thresholds(path)
+    except ThresholdsError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
+def score(spans: Path, thresholds: Path | None, out: Path) -> int:
+    """Score every span with every rubric (and the judge when enabled) into ``out``."""
+    import polars as pl
+
+    from checks.evaluate import rubrics_for
+    from checks.scoring import score_spans
+
+    rubrics = rubrics_for(_thresholds(thresholds), os.environ)
+    scores = score_spans(pl.read_parquet(spans), rubrics)
+    scores.write_parquet(out)
+    return scores.height
+
+
+def load_warehouse(db: Path, run: Any, spans: Path, telemetry: Path, scores: Path) -> None:
+    """The run's ledger row, spans and telemetry (atomic, replacing), then its scores."""
+    import polars as pl
+
+    from warehouse import load_run, opened, write_scores
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    load_run(db, run, spans, telemetry)
+    with opened(db) as con:
+        write_scores(con, run.run_id, pl.read_parquet(scores))
+
+
+def compute_checks(db: Path, run_id: str, thresholds: Path | None) -> dict[str, int]:
+    """The five check tables for the run; return each one's row count."""
+    from checks.compute import CHECKS, run_checks
+    from warehouse import opened
+
+    with opened(db) as con:
+        run_checks(con, run_id, _thresholds(thresholds))
+        return {
+            # identifier from the fixed CHECKS tuple; the run id is bound
+            check: con.execute(f'SELECT count(*) FROM "check_{check}" WHERE run_id = $r',
+                               {"r": run_id}).fetchall()[0][0]
+            for check in CHECKS
+        }
+
+
+def validate(db: Path, run_id: str, thresholds: Path | None, data_docs: Path) -> Any:
+    """The GX gate over the check tables; a ``checks.gate.GateResult``."""
+    from checks.gate import validate as gate
+
+    return gate(db, run_id, _thresholds(thresholds), data_docs)
+
+
+def report(db: Path, run_id: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Write report.html; return its path and the data it shows (for the artifacts)."""
+    from checks.report import gather, write_report
+    from warehouse import opened
+
+    page = write_report(db, run_id, out_dir)
+    with opened(db, read_only=True) as con:
+        data = gather(con, run_id)
+    return page, data
