@@ -64,6 +64,8 @@ def evaluate_run(
     ``thresholds_path`` defaults to checks/thresholds.yaml; ``environ`` (default
     ``os.environ``) is where the judge's API key variable is looked up, if enabled.
     """
+    if not Path(db_path).exists():
+        raise RunNotFound(f"no warehouse at {db_path}: load the run first")
     thresholds = load_thresholds(thresholds_path)
     rubrics = rubrics_for(thresholds, os.environ if environ is None else environ)
     with opened(db_path) as con:

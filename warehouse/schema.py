@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.errors import MigrationError, WarehouseLocked
+from warehouse.errors import MigrationError, WarehouseError, WarehouseLocked
 
 _VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -59,6 +59,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
 def connect(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (migrated unless read-only); raise WarehouseLocked when held."""
     path = Path(db_path)
+    if read_only and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}")
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:

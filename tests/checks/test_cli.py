@@ -57,3 +57,8 @@ def test_evaluate_reports_bad_input_clearly(run_builder, tmp_path):
     typo = runner.invoke(app, ["evaluate", "--warehouse", str(db), "--run-id", "run-1",
                                "--thresholds", str(bad)])
     assert typo.exit_code == 2 and "min_sample" in typo.output
+    nowhere = tmp_path / "none.duckdb"
+    for command in (["evaluate"], ["report", "--out", str(tmp_path / "o")]):
+        result = runner.invoke(app, [*command, "--warehouse", str(nowhere), "--run-id", "x"])
+        assert result.exit_code == 2 and f"no warehouse at {nowhere}" in result.output
+    assert not nowhere.exists()
