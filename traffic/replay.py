@@ -33,7 +33,7 @@ import multiprocessing
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -120,8 +120,24 @@ def _number(value: Any, kind: type) -> Any:
         return None
 
 
-def _apply_headers(span: Span, headers: httpx.Headers) -> None:
+def _response_headers(response: httpx.Response) -> dict[str, str]:
+    """``x-*`` headers and content-type as a plain dict, decoded once.
+
+    ``httpx.Headers.get`` scans and decodes every header on each call; a dozen lookups
+    per response showed up as the largest single cost of a request.
+    """
+    out = {}
+    for key, value in response.headers.raw:
+        key = key.lower()
+        if key.startswith(b"x-") or key == b"content-type":
+            out[key.decode("latin-1")] = value.decode("latin-1")
+    return out
+
+
+def _apply_headers(span: Span, headers: dict[str, str]) -> None:
     """Telemetry headers (docs/architecture.md) into span columns; bad values → null."""
+    if not headers:
+        return
     for name, attr in _STR_HEADERS.items():
         value = headers.get(name)
         if value is not None:
@@ -221,6 +237,19 @@ class _Answer:
             span.cached_tokens = cached
 
 
+async def _raw_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body undecoded (identity encoding was asked for), or as read already.
+
+    ``aiter_raw`` skips httpx's decoder chain; a response built with its content
+    already in memory (``MockTransport``) has no raw stream left, only ``content``.
+    """
+    if response.is_stream_consumed:
+        yield response.content
+        return
+    async for data in response.aiter_raw():
+        yield data
+
+
 async def _read_sse(response: httpx.Response, answer: _Answer, clock: Callable[[], float]) -> None:
     """Read an OpenAI-style SSE stream.
 
@@ -230,7 +259,9 @@ async def _read_sse(response: httpx.Response, answer: _Answer, clock: Callable[[
     chunk on the hot path and adds a dependency for nothing we use.
     """
     buffer = b""
-    async for data in response.aiter_bytes():
+    async for data in _raw_chunks(response):
+        if answer.done:
+            continue  # read to the end all the same: an unread body costs the connection
         buffer += data
         if b"\n" not in data:
             continue
@@ -242,10 +273,10 @@ async def _read_sse(response: httpx.Response, answer: _Answer, clock: Callable[[
             payload = line[5:].strip()
             if payload == b"[DONE]":
                 answer.done = True
-                return
+                break
             if payload:
                 answer.chunk(json.loads(payload), now)
-    if buffer.startswith(b"data:"):
+    if not answer.done and buffer.startswith(b"data:"):
         payload = buffer[5:].strip()
         if payload == b"[DONE]":
             answer.done = True
@@ -268,6 +299,7 @@ def _http_error_class(status: int, body: bytes) -> str:
 
 async def _send(
     req: ScheduledRequest,
+    request: httpx.Request,
     client: httpx.AsyncClient,
     timeout_s: float,
     due: float,
@@ -296,18 +328,16 @@ async def _send(
     deadline = asyncio.timeout(timeout_s)
     try:
         async with deadline:
-            request = client.build_request(
-                "POST", req.endpoint, content=req.body, headers=req.headers
-            )
             response = await client.send(request, stream=True)
             try:
                 span.http_status = response.status_code
-                _apply_headers(span, response.headers)
+                headers = _response_headers(response)
+                _apply_headers(span, headers)
                 if response.status_code >= 400:
                     body = await response.aread()
                     span.status = "http_error"
                     span.error_class = _http_error_class(response.status_code, body)
-                elif "text/event-stream" in response.headers.get("content-type", ""):
+                elif "text/event-stream" in headers.get("content-type", ""):
                     await _read_sse(response, answer, clock)
                     if not answer.done and answer.finish_reason is None:
                         span.status, span.error_class = "protocol_error", "IncompleteStream"
@@ -373,6 +403,43 @@ class _Progress:
                 raise
 
 
+class _RequestBuilder:
+    """``client.build_request`` with the client-level merges done once per replay.
+
+    ``build_request`` re-parses the URL and re-merges the client's default headers,
+    cookies and params for every call, which cost more than sending the request. They
+    are static for a replay, so they are merged once (through ``build_request``
+    itself, per endpoint) and each request is an ``httpx.Request`` over the result.
+    """
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.templates: dict[str, httpx.Request] = {}
+        self.defaults: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+
+    def _defaults(self, template: httpx.Request, names: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The client's headers that the request does not set itself."""
+        own = {n.lower() for n in names} | {"content-length", "content-type"}
+        return [(k, v) for k, v in template.headers.multi_items() if k.lower() not in own]
+
+    def __call__(self, req: ScheduledRequest) -> httpx.Request:
+        template = self.templates.get(req.endpoint)
+        if template is None:
+            template = self.client.build_request("POST", req.endpoint, content=b"")
+            self.templates[req.endpoint] = template
+        names = tuple(k for k, _ in req.headers)
+        defaults = self.defaults.get(names)
+        if defaults is None:
+            defaults = self.defaults[names] = self._defaults(template, names)
+        return httpx.Request(
+            "POST",
+            template.url,
+            headers=[*defaults, *req.headers],
+            content=req.body,
+            extensions=template.extensions,
+        )
+
+
 async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = False) -> list[Span]:
     """Send ``plan.requests`` open loop; return one span per request, in send order.
 
@@ -395,8 +462,11 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
     n_sent = 0
     bar = _Progress(len(plan.requests)) if progress else None
     bar_task = loop.create_task(bar.run(lambda: n_sent, lambda: len(spans))) if bar else None
+    build = _RequestBuilder(http)
     try:
         for req in plan.requests:
+            # built before the wait, so its cost is paid while idle, not after the due time
+            request = build(req)
             due = start_mono + req.offset_s / speedup
             delay = due - mono()
             if delay > spin:
@@ -405,7 +475,7 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
             while delay > 0:
                 await asyncio.sleep(0)
                 delay = due - mono()
-            task = loop.create_task(_send(req, http, timeout_s, due, to_epoch, spans))
+            task = loop.create_task(_send(req, request, http, timeout_s, due, to_epoch, spans))
             inflight.add(task)
             task.add_done_callback(inflight.discard)
             n_sent += 1

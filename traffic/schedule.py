@@ -97,6 +97,7 @@ def _scheduled(
     headers = [
         ("content-type", "application/json"),
         ("accept", "text/event-stream"),
+        ("accept-encoding", "identity"),  # the stream is read raw, undecoded
         ("x-tenant-id", record.tenant_id),
         ("x-request-id", span_id),
     ]
