@@ -1,0 +1,70 @@
+"""Fixtures of the flow tests: one Prefect test server per session, a webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """A temporary Prefect API (SQLite) with its services: hooks and automations run."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@dataclass
+class Webhook:
+    url: str
+    received: list[dict] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A real HTTP receiver on 127.0.0.1 that records every JSON body posted to it."""
+    hook = Webhook(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            try:
+                hook.received.append(json.loads(body))
+            except ValueError:
+                hook.received.append({"raw": body.decode(errors="replace")})
+            hook.arrived.set()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def notification_block(prefect_server: None, webhook: Webhook) -> str:
+    """A saved CustomWebhookNotificationBlock posting {subject, body} to ``webhook``."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    name = "cluster-eval-test-alerts"
+    CustomWebhookNotificationBlock(
+        name=name, url=webhook.url, json_data={"subject": "{{subject}}", "body": "{{body}}"},
+    ).save(name, overwrite=True)
+    return f"custom-webhook/{name}"
