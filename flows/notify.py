@@ -66,13 +66,11 @@ async def load_notification_block(name: str) -> Any:
     return await Block.aload(f"{slugs[0]}/{name}")
 
 
-def _report_path(parameters: dict[str, Any], flow_run_id: Any) -> Path | None:
+def _report_path(parameters: dict[str, Any], flow_run_id: Any) -> Path:
     from cluster_eval.settings import get_settings
-    from flows.pipeline import resolve
+    from flows.pipeline import run_files
 
-    out_dir = parameters.get("out_dir")
-    runs_dir = resolve(out_dir) if out_dir else get_settings().runs_dir
-    return runs_dir / str(flow_run_id) / "report.html"
+    return run_files(parameters, flow_run_id, get_settings())["report"]
 
 
 async def notify_failure(flow: Any, flow_run: Any, state: Any) -> None:

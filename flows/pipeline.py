@@ -42,6 +42,7 @@ __all__ = [
     "report",
     "resolve",
     "run_baseline",
+    "run_files",
     "run_replay",
     "score",
     "teardown",
@@ -99,6 +100,19 @@ class RunPaths:
     @property
     def quarantine(self) -> Path:
         return self.run_dir / "quarantine.jsonl"
+
+
+def run_files(parameters: dict[str, Any], flow_run_id: Any, settings: Settings
+              ) -> dict[str, Path]:
+    """Where a flow run with these parameters keeps its warehouse, report and Data Docs."""
+    out_dir, warehouse = parameters.get("out_dir"), parameters.get("warehouse")
+    paths = RunPaths((resolve(out_dir) if out_dir else settings.runs_dir) / str(flow_run_id))
+    return {
+        "warehouse": resolve(warehouse) if warehouse else settings.warehouse_path,
+        "report": paths.report,
+        "data_docs": paths.data_docs / "index.html",
+        "run_dir": paths.run_dir,
+    }
 
 
 # --- stack ---------------------------------------------------------------------------
