@@ -68,3 +68,59 @@ def notification_block(prefect_server: None, webhook: Webhook) -> str:
         name=name, url=webhook.url, json_data={"subject": "{{subject}}", "body": "{{body}}"},
     ).save(name, overwrite=True)
     return f"custom-webhook/{name}"
+
+
+@dataclass
+class FakeOpenAI:
+    url: str
+    requests: list[dict] = field(default_factory=list)
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A real 127.0.0.1 OpenAI-style server: streams one short answer per request and
+    names the pinned replica (or ``rep-a``) in ``x-replica-id``, like the Serve app."""
+    fake = FakeOpenAI(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            body = b'{"object": "list", "data": [{"id": "smollm2-135m-instruct"}]}'
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:  # noqa: N802
+            sent = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+            fake.requests.append({"body": sent, "pin": self.headers.get("x-pin-replica")})
+            chunks = [
+                {"choices": [{"index": 0, "delta": {"content": "42"}}]},
+                {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1}},
+            ]
+            body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+            raw = body.encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("content-length", str(len(raw)))
+            self.send_header("x-replica-id", self.headers.get("x-pin-replica") or "rep-a")
+            self.send_header("x-config-version", "test-v1")
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,0 +1,81 @@
+"""The night's schedules: traffic at speedup, pinned golden rounds, the burst, the baseline."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from flows.plan import BurstOptions, baseline_schedule, night_schedule
+from traffic.format import TrafficRecord
+
+
+def _record(i: int, tenant: str, offset: float, words: int = 3) -> TrafficRecord:
+    return TrafficRecord(
+        request_id=f"{tenant}-{i}", arrival=offset, tenant_id=tenant,
+        body={"model": "m", "messages": [{"role": "user", "content": "word " * words}]},
+    )
+
+
+@pytest.fixture
+def traffic() -> list[TrafficRecord]:
+    acme = [_record(i, "acme", i * 1.0, words=3) for i in range(20)]
+    globex = [_record(i, "globex", i * 2.0 + 0.5, words=40) for i in range(10)]
+    return acme + globex
+
+
+@pytest.fixture
+def golden() -> list[TrafficRecord]:
+    return [_record(i, "golden", i * 0.5) for i in range(4)]
+
+
+def test_traffic_runs_at_speedup_and_golden_goes_to_every_replica_each_round(traffic, golden):
+    plan = night_schedule(traffic, golden, ["r1", "r2"], speedup=2.0, golden_rounds=3,
+                          burst=BurstOptions(enabled=False))
+    replay = [r for r in plan.requests if r.mode == "replay"]
+    assert max(r.offset_s for r in replay) == pytest.approx(19.0 / 2.0)
+    pinned = [r for r in plan.requests if r.mode == "pinned"]
+    assert plan.counts == {"replay": 30, "pinned": 4 * 2 * 3, "tenant_burst": 0}
+    assert Counter(r.pinned_replica for r in pinned) == {"r1": 12, "r2": 12}
+    # rounds spread over the traffic window, copies of one record go out together
+    starts = sorted({r.offset_s for r in pinned if r.request_id == "golden-0"})
+    assert starts == pytest.approx([0.0, 9.5 / 3, 2 * 9.5 / 3])
+
+
+def test_span_ids_are_unique_and_match_the_request_id_header(traffic, golden):
+    plan = night_schedule(traffic, golden, ["r1", "r2"], golden_rounds=2, burst=BurstOptions())
+    ids = [r.span_id for r in plan.requests]
+    assert len(ids) == len(set(ids))
+    for r in plan.requests:
+        assert dict(r.headers)["x-request-id"] == r.span_id
+    assert plan.requests == sorted(plan.requests, key=lambda r: r.offset_s)
+
+
+def test_the_burst_follows_the_traffic_with_the_long_prompt_tenant_bursting(traffic, golden):
+    plan = night_schedule(traffic, golden, ["r1"], golden_rounds=1, burst=BurstOptions(
+        duration_s=10, burst_start_s=2, burst_duration_s=3, burst_rate=4, small_rate=1))
+    burst = [r for r in plan.requests if r.mode == "tenant_burst"]
+    others = [r for r in plan.requests if r.mode != "tenant_burst"]
+    assert min(r.offset_s for r in burst) > max(r.offset_s for r in others)
+    assert Counter(r.tenant_id for r in burst) == {"acme": 10, "globex": 12}
+
+
+def test_a_single_tenant_skips_the_burst_with_a_note(golden):
+    alone = [_record(i, "acme", float(i)) for i in range(5)]
+    plan = night_schedule(alone, golden, ["r1"], burst=BurstOptions())
+    assert plan.counts["tenant_burst"] == 0
+    assert any("tenant burst skipped" in n for n in plan.notes)
+
+
+def test_no_replicas_skips_pinned_with_a_note(traffic, golden):
+    plan = night_schedule(traffic, golden, [], burst=None)
+    assert plan.counts["pinned"] == 0
+    assert plan.notes
+
+
+def test_baseline_is_the_golden_set_pinned_to_one_replica(golden):
+    requests = baseline_schedule(golden, "r9")
+    assert [r.mode for r in requests] == ["baseline"] * 4
+    assert {r.pinned_replica for r in requests} == {"r9"}
+    assert {dict(r.headers)["x-pin-replica"] for r in requests} == {"r9"}
+    assert requests[0].span_id == "baseline:golden-0:r9"
