@@ -60,7 +60,7 @@ def _gx_context(data_docs_dir: Path | None) -> Iterator[Any]:
         (root / "gx" / "great_expectations.yml").write_text(template.read_text())
         context = gx.get_context(mode="file", project_root_dir=str(root))
         if data_docs_dir is not None:
-            site = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
+            site: Any = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
                     "store_backend": {"class_name": "TupleFilesystemStoreBackend",
                                       "base_directory": str(Path(data_docs_dir).resolve())},
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}

@@ -22,15 +22,15 @@ class _Section(BaseModel):
 
 
 class ReplicaSkew(_Section):
-    max_abs_delta_mean: float = Field(0.02, ge=0, le=1,
+    max_abs_delta_mean: float = Field(default=0.02, ge=0, le=1,
                                       description="Allowed distance from the cohort median.")
 
 
 class AutoscalingLag(_Section):
-    warm_at: float = Field(2, gt=0, description="Saturation where idle ends.")
-    saturating_at: float = Field(8, gt=0)
-    scaling_at: float = Field(16, gt=0)
-    max_drop_mean: float = Field(0.05, ge=0, le=1, description="Allowed drop below idle.")
+    warm_at: float = Field(default=2, gt=0, description="Saturation where idle ends.")
+    saturating_at: float = Field(default=8, gt=0)
+    scaling_at: float = Field(default=16, gt=0)
+    max_drop_mean: float = Field(default=0.05, ge=0, le=1, description="Allowed drop below idle.")
 
     @model_validator(mode="after")
     def _ordered(self) -> AutoscalingLag:
@@ -40,9 +40,9 @@ class AutoscalingLag(_Section):
 
 
 class KvCacheEviction(_Section):
-    kv_high: float = Field(0.85, ge=0, le=1)
-    kv_medium: float = Field(0.55, ge=0, le=1)
-    max_drop_mean: float = Field(0.05, ge=0, le=1, description="Allowed drop below high.")
+    kv_high: float = Field(default=0.85, ge=0, le=1)
+    kv_medium: float = Field(default=0.55, ge=0, le=1)
+    max_drop_mean: float = Field(default=0.05, ge=0, le=1, description="Allowed drop below high.")
 
     @model_validator(mode="after")
     def _ordered(self) -> KvCacheEviction:
@@ -52,20 +52,20 @@ class KvCacheEviction(_Section):
 
 
 class TrafficPatternDrift(_Section):
-    window_s: float = Field(60, gt=0)
-    burst_factor: float = Field(2.5, gt=1)
-    sustained_factor: float = Field(0.7, gt=0)
-    per_replica_capacity: float = Field(5, gt=0)
-    max_drop_mean: float = Field(0.05, ge=0, le=1, description="Allowed drop below steady.")
+    window_s: float = Field(default=60, gt=0)
+    burst_factor: float = Field(default=2.5, gt=1)
+    sustained_factor: float = Field(default=0.7, gt=0)
+    per_replica_capacity: float = Field(default=5, gt=0)
+    max_drop_mean: float = Field(default=0.05, ge=0, le=1, description="Allowed drop below steady.")
 
 
 class TenantFairness(_Section):
-    max_p99_latency_ratio: float = Field(1.5, gt=0)
-    max_tail_drop: float = Field(0.05, ge=0, le=1)
+    max_p99_latency_ratio: float = Field(default=1.5, gt=0)
+    max_tail_drop: float = Field(default=0.05, ge=0, le=1)
 
 
 class Thresholds(_Section):
-    min_samples: int = Field(20, ge=1, description="Fewer spans: bucket insufficient.")
+    min_samples: int = Field(default=20, ge=1, description="Fewer spans: bucket insufficient.")
     fail_on_insufficient: bool = False
     replica_skew: ReplicaSkew = Field(default_factory=ReplicaSkew)
     autoscaling_lag: AutoscalingLag = Field(default_factory=AutoscalingLag)
