@@ -132,10 +132,10 @@ def _records(run_id: str, check: str, frame: pd.DataFrame, check_rules: list[Rul
             observed = rec[rule.metric]
             observed = None if pd.isna(observed) else float(observed)
             bad = rec["bucket"] in failed
-            threshold = rule.bound_crossed(observed) if bad and observed is not None else (
-                rule.min_value if rule.min_value is not None else rule.max_value)
+            threshold = rule.bound(observed)
+            # a null metric (e.g. no reference) was not judged: success stays null
             rows.append((run_id, check, rec["bucket"], rule.metric, observed, threshold,
-                         not bad))
+                         None if observed is None else not bad))
             if bad:
                 breaches.append(Breach(check=check, bucket=rec["bucket"], metric=rule.metric,
                                        observed=observed, threshold=threshold,

@@ -27,10 +27,14 @@ class Rule:
     # rows the rule judges: column == value for every pair (GX row_condition)
     where: tuple[tuple[str, Any], ...] = (("insufficient", False),)
 
-    def bound_crossed(self, observed: float) -> float:
-        if self.min_value is not None and observed < self.min_value:
-            return self.min_value
-        return self.max_value if self.max_value is not None else float("nan")
+    def bound(self, observed: float | None) -> float | None:
+        """The bound a value is judged against: the upper one if it is crossed or the
+        only one, else the lower one."""
+        if self.max_value is not None and (
+            self.min_value is None or (observed is not None and observed > self.max_value)
+        ):
+            return self.max_value
+        return self.min_value
 
 
 def _drop(noun: str) -> Callable[[Row, float], str]:

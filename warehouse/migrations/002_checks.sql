@@ -73,7 +73,7 @@ CREATE TABLE expectation_results (
     expectation VARCHAR NOT NULL,
     observed    DOUBLE,
     threshold   DOUBLE,
-    success     BOOLEAN      -- null: bucket insufficient, not evaluated
+    success     BOOLEAN      -- null: the metric was null, nothing to judge
 );
 
 -- Filled by the scenarios issue; created now so the schema is complete.
