@@ -1,4 +1,4 @@
-"""Print where the latest run of a deployment left its files (used by scripts/).
+"""Print where the latest finished run of a deployment left its files (used by scripts/).
 
     python -m flows.locate cluster-eval/nightly-cluster-eval
 
@@ -16,14 +16,24 @@ from flows.pipeline import run_files
 
 def latest_run(deployment: str) -> object | None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
+    finished = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
     with get_client(sync_client=True) as client:
         found = client.read_deployment_by_name(deployment)
         runs = client.read_flow_runs(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[found.id])),
-            sort=FlowRunSort.START_TIME_DESC, limit=1)
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=finished))),
+            sort=FlowRunSort.END_TIME_DESC, limit=1)
     return runs[0] if runs else None
 
 
