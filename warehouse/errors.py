@@ -2,6 +2,7 @@
 
     WarehouseError
     ├── WarehouseLocked      another process holds the DuckDB file
+    ├── LoadError            a run's files could not be loaded; nothing was written
     └── MigrationError       a migration file failed; the schema stays at the last good version
 """
 
@@ -37,3 +38,10 @@ class WarehouseLocked(WarehouseError):
 
 class MigrationError(WarehouseError):
     """A schema migration failed and was rolled back."""
+
+
+class LoadError(WarehouseError):
+    """Loading a run failed (missing or malformed parquet, a column the schema lacks).
+
+    The load's transaction was rolled back: the warehouse holds what it held before.
+    """

@@ -20,6 +20,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from warehouse.errors import LoadError
 from warehouse.schema import opened, run_tables
 
 # Keys whose values are secrets, and the places Ray/Serve configs keep environment.
@@ -113,6 +114,12 @@ def load_run(
             con.execute(_INSERT_TELEMETRY,
                         {"run_id": run.run_id, "path": str(telemetry_parquet)})
             con.commit()
+        except duckdb.Error as exc:
+            con.rollback()
+            raise LoadError(
+                f"loading run {run.run_id!r} from {spans_parquet} and {telemetry_parquet} "
+                f"failed, nothing was written: {exc}"
+            ) from exc
         except BaseException:
             con.rollback()
             raise

@@ -10,7 +10,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from warehouse import RunInfo, WarehouseLocked, connect, load_run, migrations, write_scores
+from warehouse import (
+    LoadError,
+    RunInfo,
+    WarehouseLocked,
+    connect,
+    load_run,
+    migrations,
+    write_scores,
+)
 
 RUN = RunInfo(
     run_id="night-1",
@@ -76,13 +84,15 @@ def test_crash_mid_load_leaves_no_partial_run(tmp_path, run_files):
     # were written inside the transaction
     broken = tmp_path / "broken.parquet"
     pl.DataFrame({"sampled_at": [RUN.started_at], "bogus": [1]}).write_parquet(broken)
-    with pytest.raises(Exception, match="bogus"):
+    with pytest.raises(LoadError, match="nothing was written.*bogus"):
         load_run(db, RUN, spans, broken)
     assert (count(db, "runs"), count(db, "spans"), count(db, "telemetry")) == (0, 0, 0)
+    with pytest.raises(LoadError, match="missing.parquet"):
+        load_run(db, RUN, spans, tmp_path / "missing.parquet")
 
     # a failed reload of an existing run keeps the earlier copy whole
     load_run(db, RUN, *run_files)
-    with pytest.raises(Exception, match="bogus"):
+    with pytest.raises(LoadError, match="bogus"):
         load_run(db, RUN, spans, broken)
     assert (count(db, "runs"), count(db, "spans"), count(db, "telemetry")) == (1, 10, 10)
 
