@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import polars as pl
+import pyarrow as pa
 
 from checks.rubrics import RUBRICS, Rubric, SpanView
 
@@ -27,14 +28,16 @@ def _needs_parsing(expect: str | None, body: str | None) -> bool:
 
 
 def score_spans(
-    spans: pl.DataFrame, rubrics: Mapping[str, Rubric] | None = None
+    spans: pl.DataFrame | pa.Table, rubrics: Mapping[str, Rubric] | None = None
 ) -> pl.DataFrame:
     """Score every span with every rubric: ``span_id, rubric, score`` (null: not applicable).
 
-    ``spans`` holds the Span columns of docs/architecture.md (at least ``SPAN_COLUMNS``;
-    missing optional ones read as null). ``rubrics`` defaults to the registered
-    five; pass extra ones (e.g. an ``LLMJudge``) by name.
+    ``spans`` (polars or pyarrow) holds the Span columns of docs/architecture.md (at
+    least ``SPAN_COLUMNS``; missing ones read as null). ``rubrics`` defaults to the
+    registered five; pass extra ones (e.g. an ``LLMJudge``) by name.
     """
+    if isinstance(spans, pa.Table):
+        spans = pl.DataFrame(spans)
     rubrics = dict(RUBRICS if rubrics is None else rubrics)
     missing = [c for c in SPAN_COLUMNS if c not in spans.columns]
     frame = spans.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)

@@ -27,6 +27,12 @@ def test_score_spans_long_form(make_span):
     assert got[("dead", "groundedness")] is None
 
 
+def test_score_spans_takes_a_pyarrow_table(make_span):
+    table = pl.DataFrame([make_span("a"), make_span("b", status="timeout")]).to_arrow()
+    scores = score_spans(table).filter(pl.col("rubric") == "completion")
+    assert scores["score"].to_list() == [1.0, 0.0]
+
+
 def test_score_spans_accepts_extra_rubrics_and_missing_columns():
     spans = pl.DataFrame({"span_id": ["a"], "status": ["ok"], "finish_reason": ["stop"],
                           "output_text": ["hello"]})
