@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from checks.thresholds import Thresholds
+from warehouse.schema import transaction
 
 CHECKS = (
     "replica_skew",
@@ -50,14 +51,9 @@ def prepare(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 def run_checks(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds) -> None:
     """Compute all five checks for ``run_id`` (scores must be loaded) into ``check_*``."""
     prepare(con, run_id)
-    con.begin()
-    try:
+    with transaction(con):
         for check in CHECKS:
             # identifier from the fixed CHECKS tuple, quoted; the value is bound
             con.execute(f'DELETE FROM "check_{check}" WHERE run_id = $run_id',
                         {"run_id": run_id})
             con.execute(sql(check), check_params(check, run_id, thresholds))
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from checks.compute import CHECKS
 from checks.suites import Rule, rules
 from checks.thresholds import Thresholds
-from warehouse.schema import opened
+from warehouse.schema import opened, transaction
 
 SUFFICIENT = "sufficient_samples"
 
@@ -193,14 +193,9 @@ def validate_connection(con: duckdb.DuckDBPyConnection, run_id: str, thresholds:
         if data_docs_dir is not None:
             context.build_data_docs()
     passed = not breaches and not (short and thresholds.fail_on_insufficient)
-    con.begin()
-    try:
+    with transaction(con):
         con.execute("DELETE FROM expectation_results WHERE run_id = $run_id", {"run_id": run_id})
         con.executemany("INSERT INTO expectation_results VALUES (?, ?, ?, ?, ?, ?, ?)", records)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
     message = _message(run_id, passed, breaches, short, thresholds.fail_on_insufficient)
     return GateResult(passed=passed, message=message, breaches=breaches, insufficient=short)
 

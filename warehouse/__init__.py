@@ -2,7 +2,7 @@
 
 from warehouse.errors import LoadError, MigrationError, WarehouseError, WarehouseLocked
 from warehouse.runs import RunInfo, delete_run, load_run, redact, write_scores
-from warehouse.schema import connect, migrate, migrations, opened
+from warehouse.schema import connect, migrate, migrations, opened, transaction
 
 __all__ = [
     "LoadError",
@@ -17,5 +17,6 @@ __all__ = [
     "migrations",
     "opened",
     "redact",
+    "transaction",
     "write_scores",
 ]

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from warehouse.errors import LoadError
-from warehouse.schema import opened, run_tables
+from warehouse.schema import opened, run_tables, transaction
 
 # Keys whose values are secrets, and the places Ray/Serve configs keep environment.
 _SECRET_KEY = re.compile(
@@ -94,9 +94,8 @@ def load_run(
 ) -> None:
     """Write a run's ledger row, spans and telemetry, replacing any earlier copy."""
     config_text, config_hash = run.redacted_config()
-    with opened(db_path) as con:
-        con.begin()
-        try:
+    try:
+        with opened(db_path) as con, transaction(con):
             delete_run(con, run.run_id)
             con.execute(
                 """
@@ -113,22 +112,16 @@ def load_run(
             con.execute(_INSERT_SPANS, {"run_id": run.run_id, "path": str(spans_parquet)})
             con.execute(_INSERT_TELEMETRY,
                         {"run_id": run.run_id, "path": str(telemetry_parquet)})
-            con.commit()
-        except duckdb.Error as exc:
-            con.rollback()
-            raise LoadError(
-                f"loading run {run.run_id!r} from {spans_parquet} and {telemetry_parquet} "
-                f"failed, nothing was written: {exc}"
-            ) from exc
-        except BaseException:
-            con.rollback()
-            raise
+    except duckdb.Error as exc:  # WarehouseLocked is not one: it passes through as is
+        raise LoadError(
+            f"loading run {run.run_id!r} from {spans_parquet} and {telemetry_parquet} "
+            f"failed, nothing was written: {exc}"
+        ) from exc
 
 
 def write_scores(con: duckdb.DuckDBPyConnection, run_id: str, scores: pl.DataFrame) -> None:
     """Replace a run's scores with ``scores`` (span_id, rubric, score), in one transaction."""
-    con.begin()
-    try:
+    with transaction(con):
         con.execute("DELETE FROM scores WHERE run_id = $run_id", {"run_id": run_id})
         con.register("new_scores", scores.select("span_id", "rubric", "score").to_arrow())
         con.execute(
@@ -136,7 +129,3 @@ def write_scores(con: duckdb.DuckDBPyConnection, run_id: str, scores: pl.DataFra
             {"run_id": run_id},
         )
         con.unregister("new_scores")
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise

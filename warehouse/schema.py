@@ -43,17 +43,27 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     for version, name, sql in migrations():
         if version <= current:
             continue
-        con.begin()
         try:
-            con.execute(sql)
-            con.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)",
-                        [version, name])
-            con.commit()
+            with transaction(con):
+                con.execute(sql)
+                con.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)",
+                            [version, name])
         except duckdb.Error as exc:
-            con.rollback()
             raise MigrationError(f"migration {name} failed: {exc}") from exc
         current = version
     return current
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Commit on success, roll back on any exception (then re-raise it)."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
 
 
 def connect(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
