@@ -61,7 +61,7 @@ class ReplayPlan:
     start_at: float | None = None
     """Absolute start (epoch seconds) shared by all workers; ``None``: ``lead_s`` from now."""
     lead_s: float = 0.05
-    spin_s: float = 0.002
+    spin_s: float = 0.001
     """Last part of each wait spent yielding instead of sleeping (timer granularity)."""
 
     @property
