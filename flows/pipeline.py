@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 
+SAMPLER_LEAD_S = 3.0
+
+
 def resolve(path: str | Path) -> Path:
     """A parameter path: absolute, else relative to the working directory if it exists
     there, else relative to the project (so defaults work from any directory)."""
@@ -290,7 +293,10 @@ def run_replay(
         _records(traffic), _records(golden), replicas,
         speedup=speedup, golden_rounds=golden_rounds, burst=burst,
     )
-    replay_plan = ReplayPlan(plan.requests, speedup=1.0, timeout_s=timeout_s)
+    # the sampler starts with the replay; a lead gives it samples before the first send,
+    # so no span lands before any telemetry (the checks' 'unknown' bucket)
+    replay_plan = ReplayPlan(plan.requests, speedup=1.0, timeout_s=timeout_s,
+                             lead_s=SAMPLER_LEAD_S)
     client = ClientSpec(settings.serve_url, "auto", limits_for(replay_plan.rate, timeout_s))
     sampler = SamplerConfig(
         dashboard_url=settings.dashboard_url,
