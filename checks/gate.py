@@ -72,6 +72,7 @@ def _row_condition(rule: Rule) -> Any:
     from great_expectations.expectations.row_conditions import Column
 
     conditions = [Column(column) == value for column, value in rule.where]
+    conditions += [Column("bucket") != bucket for bucket in rule.skip_buckets]
     combined = conditions[0]
     for condition in conditions[1:]:
         combined = combined & condition
@@ -83,6 +84,7 @@ def _judged(frame: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     mask = pd.Series(True, index=frame.index)
     for column, value in rule.where:
         mask &= frame[column] == value
+    mask &= ~frame["bucket"].isin(rule.skip_buckets)
     return frame[mask]
 
 

@@ -26,6 +26,10 @@ class Rule:
     describe: Callable[[Row, float], str]
     # rows the rule judges: column == value for every pair (GX row_condition)
     where: tuple[tuple[str, Any], ...] = (("insufficient", False),)
+    # buckets reported but never judged: 'unknown' holds spans the check cannot place
+    # (failures without token counts, sends before the first telemetry sample); they
+    # show in the check table and count in other checks' error rates
+    skip_buckets: tuple[str, ...] = ("unknown",)
 
     def bound(self, observed: float | None) -> float | None:
         """The bound a value is judged against: the upper one if it is crossed or the

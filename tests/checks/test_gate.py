@@ -70,3 +70,17 @@ def test_fail_on_insufficient(run_builder):
     result = evaluate(healthy_run(run_builder), strict)
     assert not result.passed and result.breaches == []
     assert "Insufficient (failing the gate)" in result.message
+
+
+def test_unknown_buckets_are_reported_not_judged(run_builder):
+    """Failures without token counts land in kv 'unknown': shown, not blamed on the cache."""
+    healthy_run(run_builder)
+    for _ in range(6):
+        run_builder.span(0.0, status="timeout", prompt_tokens=None, cached_tokens=None)
+    db_path = run_builder.load()
+    result = evaluate(db_path, Thresholds(min_samples=5))
+    assert not any(b.bucket == "unknown" for b in result.breaches), result.message
+    with connect(db_path) as con:
+        unknown = con.execute("SELECT n, error_rate FROM check_kv_cache_eviction "
+                              "WHERE bucket = 'unknown'").fetchall()
+    assert unknown == [(6, 1.0)]
