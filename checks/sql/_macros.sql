@@ -30,9 +30,11 @@ FROM (
 -- Bucket statistics plus the reference they are judged against and the deltas.
 -- `expected_buckets` always get a row (n = 0, insufficient) so an empty bucket is
 -- visible rather than silently absent; other buckets found in the data follow.
--- The reference is bucket `ref_bucket` when it has enough spans, else the
--- aggregate over all labelled spans (pass NULL to always use the aggregate).
-CREATE OR REPLACE TEMP MACRO compare_buckets(labelled, min_n, expected_buckets, ref_bucket)
+-- The reference is the first bucket of `ref_buckets` (in list order) with enough
+-- spans, else the aggregate over all labelled spans (pass [] to always use the
+-- aggregate). A thin reference bucket is noise, and the aggregate is mostly the
+-- loaded buckets themselves, so a ladder (idle, then warm, ...) judges better.
+CREATE OR REPLACE TEMP MACRO compare_buckets(labelled, min_n, expected_buckets, ref_buckets)
 AS TABLE
 WITH stats AS MATERIALIZED (
     SELECT * FROM bucket_stats(labelled, min_n)
@@ -54,12 +56,19 @@ overall AS (
     SELECT avg(quality) AS mean_quality, quantile_cont(quality, 0.05) AS p05_quality
     FROM query_table(labelled)
 ),
+first_sufficient AS (
+    SELECT *
+    FROM all_buckets
+    WHERE NOT insufficient AND list_contains(ref_buckets, bucket)
+    ORDER BY list_position(ref_buckets, bucket)
+    LIMIT 1
+),
 reference AS (
     SELECT coalesce(b.bucket, 'aggregate')          AS reference,
            coalesce(b.mean_quality, o.mean_quality) AS ref_mean_quality,
            coalesce(b.p05_quality, o.p05_quality)   AS ref_p05_quality
     FROM overall AS o
-    LEFT JOIN all_buckets AS b ON b.bucket = ref_bucket AND NOT b.insufficient
+    LEFT JOIN first_sufficient AS b ON true
 )
 SELECT a.*,
        r.*,

@@ -2,7 +2,8 @@
 -- Saturation at arrival = cluster queue depth per RUNNING replica, read from the
 -- telemetry sample just before the request was sent (ASOF JOIN). Replicas still
 -- starting do not serve, so a high value means requests wait on scale-up.
--- Reference: the idle bucket; the run aggregate when idle is empty or insufficient.
+-- Reference: the idle bucket; when idle has too few spans (a busy night), the next
+-- sufficient bucket up (warm, then saturating), else the run aggregate.
 INSERT INTO check_autoscaling_lag BY NAME
 WITH run_telemetry AS (
     SELECT sampled_at, replica_count, queue_depth
@@ -37,6 +38,6 @@ saturation AS (
     GROUP BY bucket
 )
 SELECT $run_id AS run_id, c.*, s.mean_saturation
-FROM compare_buckets('labelled', $min_samples, ['idle', 'warm', 'saturating', 'scaling'], 'idle')
-     AS c
+FROM compare_buckets('labelled', $min_samples, ['idle', 'warm', 'saturating', 'scaling'],
+                     ['idle', 'warm', 'saturating']) AS c
 LEFT JOIN saturation AS s USING (bucket);

@@ -91,6 +91,21 @@ def test_autoscaling_lag_marks_empty_and_small_buckets(run_builder):
     assert got["scaling"]["delta_mean"] == pytest.approx(-0.8)
 
 
+def test_autoscaling_lag_reference_climbs_past_a_thin_idle_bucket(run_builder):
+    run_builder.sample(0, queue_depth=0, replicas=1)     # idle
+    run_builder.sample(10, queue_depth=4, replicas=1)    # warm
+    run_builder.sample(20, queue_depth=30, replicas=1)   # scaling
+    for i in range(2):
+        run_builder.span(1.0, at=1 + i)
+    for i in range(6):
+        run_builder.span(0.8, at=11 + i)
+        run_builder.span(0.5, at=21 + i)
+    got = rows(run_builder.load(), "autoscaling_lag")
+    assert got["idle"]["insufficient"]
+    assert {r["reference"] for r in got.values()} == {"warm"}
+    assert got["scaling"]["delta_mean"] == pytest.approx(-0.3)
+
+
 def test_kv_cache_eviction(run_builder):
     for _ in range(6):
         run_builder.span(1.0, prompt_tokens=100, cached_tokens=90)    # high
