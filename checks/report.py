@@ -32,6 +32,17 @@ ORDER BY "check", bucket
 """
 
 
+# reading order of the fixed buckets; other buckets (replicas, tenants) follow by name
+_BUCKET_ORDER = {b: i for i, b in enumerate(
+    ["idle", "warm", "saturating", "scaling", "high", "medium", "low", "steady", "burst",
+     "sustained", *(f"len_d{d}" for d in range(1, 11))])}
+
+
+def _bucket_key(row: dict[str, Any]) -> tuple[bool, int, str]:
+    bucket = str(row["bucket"])
+    return bucket == "unknown", _BUCKET_ORDER.get(bucket, len(_BUCKET_ORDER)), bucket
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, run_id: str) -> list[dict[str, Any]]:
     result = con.execute(sql, {"run_id": run_id})
     names = [d[0] for d in result.description]
@@ -43,8 +54,8 @@ def gather(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     checks = {}
     for check in CHECKS:
         # identifier from the fixed CHECKS tuple; the run id is bound
-        checks[check] = _rows(con, f'SELECT * FROM "check_{check}" WHERE run_id = $run_id '
-                                   "ORDER BY bucket", run_id)
+        rows = _rows(con, f'SELECT * FROM "check_{check}" WHERE run_id = $run_id', run_id)
+        checks[check] = sorted(rows, key=_bucket_key)
     runs = _rows(con, _RUN, run_id)
     return {"run": runs[0] if runs else {"run_id": run_id}, "checks": checks,
             "failed": _rows(con, _GATE, run_id)}
