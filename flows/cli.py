@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -61,7 +61,7 @@ def run_command(
         burst_options = BurstOptions.model_validate(json.loads(burst)) if burst else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--burst") from exc
-    state = cluster_eval(
+    state: Any = cluster_eval(
         serve_config=str(serve_config), traffic=traffic, since=since, until=until,
         speedup=speedup, golden_rounds=golden_rounds, tenant_burst=burst_options,
         thresholds=str(thresholds) if thresholds else None,

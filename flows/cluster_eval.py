@@ -199,7 +199,7 @@ def cluster_eval(
         score(paths, replayed, limits)
         load_warehouse(db, _run_info(run_id, started, stack, settings), paths, replayed)
         compute_checks(db, run_id, limits)
-        gate = validate(db, run_id, limits, paths.data_docs)
+        gate: Any = validate(db, run_id, limits, paths.data_docs)
         page = report(db, run_id, gate, paths)
     except RunFailed as exc:
         logger.error("%s", exc)

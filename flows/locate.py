@@ -9,12 +9,13 @@ output of ``prefect deployment run``.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from cluster_eval.settings import get_settings
 from flows.pipeline import run_files
 
 
-def latest_run(deployment: str) -> object | None:
+def latest_run(deployment: str) -> Any:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,

@@ -328,7 +328,7 @@ def _refuse_if_unreachable(statuses: dict[str, int], base_url: str) -> None:
 
 
 def merge_spans(parts: list[Path], out: Path) -> int:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     from traffic.spans import read_spans, write_spans
 

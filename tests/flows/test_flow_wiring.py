@@ -189,3 +189,21 @@ def test_an_unreachable_endpoint_is_infrastructure(prefect_server, steps, tmp_pa
 
 
 _real_check_endpoint = pipeline.check_endpoint
+
+
+def test_the_run_command_exits_0_on_pass_and_1_on_a_breach(
+    prefect_server, steps, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from cluster_eval.cli import app
+
+    args = ["run", "--warehouse", str(tmp_path / "wh.duckdb"), "--out-dir",
+            str(tmp_path / "runs"), "--burst", '{"enabled": false}']
+    passed = CliRunner().invoke(app, args)
+    assert passed.exit_code == 0, passed.output
+    assert "report:" in passed.output
+    monkeypatch.setattr(pipeline, "validate", lambda *a, **k: _breach_gate())
+    failed = CliRunner().invoke(app, args)
+    assert failed.exit_code == 1
+    assert "replica_skew" in failed.output
