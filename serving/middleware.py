@@ -93,7 +93,10 @@ class TelemetryMiddleware:
                 await _send_injected_503(send, telemetry.arrival_headers(arrival))
                 return
             body = _rewrite(body, rt.config, faults)
-            await self.app(scope, _replaying(body, receive), _Responder(send, arrival, watch))
+            replay_receive, disconnected = _replaying(body, receive)
+            await _run_until_disconnect(
+                self.app(scope, replay_receive, _Responder(send, arrival, watch)), disconnected
+            )
         finally:
             rt.in_flight -= 1
             rt.engine.close_watch(watch)
@@ -195,18 +198,55 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(parts)
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that yields the (rewritten) body once, then the real stream."""
+async def _run_until_disconnect(app_call: Awaitable[None], disconnected: asyncio.Event) -> None:
+    """Run the inner app; if this request is cancelled, tell the app the client left.
+
+    Serve cancels a replica's ASGI task when the client goes away, but vLLM's
+    ``with_cancellation`` runs the handler in a task of its own that stops only on an
+    ``http.disconnect`` message: without one, an abandoned non-streaming request keeps
+    generating. The inner app runs shielded, gets the disconnect, and aborts itself.
+    """
+    inner = asyncio.ensure_future(app_call)
+    try:
+        await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        disconnected.set()
+        inner.add_done_callback(_drop_result)
+        raise
+
+
+def _drop_result(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()  # mark retrieved: the client is gone, nobody reads the answer
+
+
+def _replaying(body: bytes, receive: Receive) -> tuple[Receive, asyncio.Event]:
+    """A ``receive`` that yields the (rewritten) body once, then the real stream.
+
+    After the body it also answers ``http.disconnect`` once ``disconnected`` is set.
+    """
     sent = False
+    disconnected = asyncio.Event()
 
     async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
+        if disconnected.is_set():
+            return {"type": "http.disconnect"}
+        message = asyncio.ensure_future(receive())
+        gone = asyncio.ensure_future(disconnected.wait())
+        try:
+            await asyncio.wait({message, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if message.done():
+            return message.result()
+        message.cancel()
+        return {"type": "http.disconnect"}
 
-    return replay
+    return replay, disconnected
 
 
 def _adding_headers(send: Send, headers: dict[str, str]) -> Send:

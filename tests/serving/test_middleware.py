@@ -162,3 +162,57 @@ def test_arrival_headers_format():
     assert headers == {"x-replica-id": "r", "x-replica-queue-depth": "4",
                        "x-engine-running": "1", "x-engine-waiting": "0",
                        "x-kv-cache-usage": "0.1235", "x-config-version": "v1"}
+
+
+class HandlerInOwnTask:
+    """vLLM's ``with_cancellation``: work in a task of its own, stopped only by a disconnect."""
+
+    def __init__(self) -> None:
+        self.work_cancelled = asyncio.Event()
+
+    async def __call__(self, scope, receive, send):
+        await receive()  # the body
+
+        async def work():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.work_cancelled.set()
+                raise
+
+        async def listen():
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        handler, listener = asyncio.create_task(work()), asyncio.create_task(listen())
+        done, pending = await asyncio.wait([handler, listener],
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+
+async def test_a_cancelled_request_tells_the_app_the_client_left_so_generation_stops():
+    engine = EngineState()
+    runtime = ReplicaRuntime(replica_id="rep-a", rank=0, engine=engine)
+    inner = HandlerInOwnTask()
+    app = TelemetryMiddleware(inner, runtime)
+    never = asyncio.Event()
+    messages = [{"type": "http.request", "body": json.dumps(CHAT).encode()}]
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await never.wait()  # Serve cancels the task rather than sending a disconnect
+
+    async def send(message):
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+    request = asyncio.create_task(app(scope, receive, send))
+    while runtime.in_flight == 0:
+        await asyncio.sleep(0.01)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    await asyncio.wait_for(inner.work_cancelled.wait(), timeout=2)
+    assert runtime.in_flight == 0
