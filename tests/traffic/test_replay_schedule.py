@@ -85,3 +85,12 @@ def test_connection_pool_is_sized_for_rate_times_timeout() -> None:
     assert limits_for(500, 2.0).max_connections == 1000
     assert limits_for(1, 1).max_connections == 16  # floor
     assert limits_for(5000, 60).max_connections == 4096  # cap
+
+
+def test_exported_members_exist() -> None:
+    import importlib
+
+    for name in ("answer", "replay", "replay_cli", "sampler", "schedule", "spans", "transport"):
+        module = importlib.import_module(f"traffic.{name}")
+        missing = [n for n in module.__all__ if not hasattr(module, n)]
+        assert not missing, (name, missing)
