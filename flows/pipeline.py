@@ -51,6 +51,7 @@ __all__ = [
 
 
 SAMPLER_LEAD_S = 3.0
+CONNECTION_ERROR_LIMIT = 0.5  # share of connection errors that makes a phase an outage
 
 
 def resolve(path: str | Path) -> Path:
@@ -319,11 +320,21 @@ def run_replay(
 
 
 def _refuse_if_unreachable(statuses: dict[str, int], base_url: str) -> None:
-    """Every request failing to connect is a dead endpoint, not a bad cluster."""
+    """Most requests failing to connect is a dead endpoint, not a bad cluster.
+
+    Past ``CONNECTION_ERROR_LIMIT`` the stack went away (or never listened): scoring
+    those spans would blame the checks' buckets for an outage.
+    """
     total = sum(statuses.values())
-    if total and statuses.get("connection_error", 0) == total:
+    refused = statuses.get("connection_error", 0)
+    if total and refused == total:
         raise InfrastructureFailure(
             f"serving endpoint {base_url} refused all {total} requests (connection_error)"
+        )
+    if total and refused / total > CONNECTION_ERROR_LIMIT:
+        raise InfrastructureFailure(
+            f"{refused} of {total} requests could not connect to {base_url} "
+            "(connection_error): the stack went away during the replay"
         )
 
 

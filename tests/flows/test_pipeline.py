@@ -91,3 +91,9 @@ def test_run_files_follow_the_parameters(tmp_path):
                                  "warehouse": str(tmp_path / "w.duckdb")}, "abc", settings)
     assert chosen["data_docs"] == tmp_path / "o" / "abc" / "data-docs" / "index.html"
     assert chosen["warehouse"] == tmp_path / "w.duckdb"
+
+
+def test_most_requests_refused_is_an_outage_not_a_verdict():
+    pipeline._refuse_if_unreachable({"ok": 60, "connection_error": 40}, "http://x")
+    with pytest.raises(InfrastructureFailure, match="^infrastructure: 70 of 100 requests"):
+        pipeline._refuse_if_unreachable({"ok": 30, "connection_error": 70}, "http://x")
