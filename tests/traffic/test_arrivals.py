@@ -13,6 +13,7 @@ from traffic.builders.arrivals import (
     AzureTraceArrivals,
     GammaArrivals,
     MultiTenantDayArrivals,
+    PhasedArrivals,
     PoissonArrivals,
 )
 
@@ -30,7 +31,8 @@ def gaps_cv(arrivals) -> float:
 
 
 def test_registry_names():
-    assert set(ARRIVAL_PROCESSES) == {"poisson", "gamma", "azure-trace", "multi-tenant-day"}
+    assert set(ARRIVAL_PROCESSES) == {
+        "poisson", "gamma", "azure-trace", "multi-tenant-day", "phases"}
 
 
 def test_poisson_rate_roughly_right():
@@ -85,3 +87,18 @@ def test_same_seed_same_arrivals():
     process = GammaArrivals(rate=2.0, cv=2.5)
     assert take(process, 100, seed=5) == take(process, 100, seed=5)
     assert take(process, 100, seed=5) != take(process, 100, seed=6)
+
+
+def test_phases_put_a_burst_where_the_spec_says_and_can_switch_tenant():
+    process = PhasedArrivals(phases=[
+        {"duration_s": 40, "rate": 1.0},
+        {"duration_s": 10, "rate": 20.0, "tenant": "big"},
+        {"duration_s": 40, "rate": 1.0},
+    ])
+    arrivals = list(process.generate(ONE, random.Random(3)))
+    burst = [a for a in arrivals if 40 <= a.offset < 50]
+    quiet = [a for a in arrivals if a.offset < 40 or a.offset >= 50]
+    assert 150 < len(burst) < 250 and 50 < len(quiet) < 110
+    assert {a.tenant_id for a in burst} == {"big"}
+    assert {a.tenant_id for a in quiet} == {"acme"}
+    assert arrivals[-1].offset < 90  # finite: ends with its last phase

@@ -9,6 +9,9 @@ order on the *source* timeline; the workload builder applies limits and ``speedu
   variation ``cv``; ``cv > 1`` gives the bursts real traffic has (``cv = 1`` is Poisson).
 * ``azure-trace`` — the real arrivals of the Azure LLM inference trace (2023); its
   ``ContextTokens`` travel with each arrival so prompts of similar length are chosen.
+* ``phases`` — Poisson at a different rate in each of a list of phases (quiet, burst,
+  quiet …), optionally one tenant per phase: a burst at a known time, for proving
+  that a check sees what a burst does to the cluster.
 * ``multi-tenant-day`` — a whole day with a diurnal shape: tenant 1 has a morning
   burst on top of the day curve, tenant 2 a steady mid-day load, tenant 3 a
   long-context batch job; further tenants follow the day curve.
@@ -35,6 +38,8 @@ __all__ = [
     "AzureTraceArrivals",
     "GammaArrivals",
     "MultiTenantDayArrivals",
+    "Phase",
+    "PhasedArrivals",
     "PoissonArrivals",
     "register_arrivals",
 ]
@@ -93,6 +98,33 @@ class PoissonArrivals(ArrivalProcess):
         while True:
             now += rng.expovariate(self.rate)
             yield Arrival(now, pick_tenant(tenants, rng))
+
+
+class Phase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duration_s: float = Field(gt=0)
+    rate: float = Field(ge=0, description="Poisson arrivals per second in this phase.")
+    tenant: str | None = Field(default=None, description="All arrivals from this tenant.")
+
+
+@register_arrivals("phases")
+class PhasedArrivals(ArrivalProcess):
+    process: Literal["phases"] = "phases"
+    phases: list[Phase] = Field(min_length=1)
+    finite: ClassVar[bool] = True
+
+    def generate(self, tenants: Tenants, rng: random.Random) -> Iterator[Arrival]:
+        start = 0.0
+        for phase in self.phases:
+            end = start + phase.duration_s
+            now = start
+            while phase.rate > 0:
+                now += rng.expovariate(phase.rate)
+                if now >= end:
+                    break
+                yield Arrival(now, phase.tenant or pick_tenant(tenants, rng))
+            start = end
 
 
 @register_arrivals("gamma")
