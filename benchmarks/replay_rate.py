@@ -419,7 +419,8 @@ def main() -> None:
         ep.stop()
     print()
     print(
-        f"max sustained rate (every run within 5 %; {args.runs} runs, GuideLLM {args.guidellm_runs}):"
+        f"max sustained rate, every run within 5 % "
+        f"({args.runs} runs; GuideLLM {args.guidellm_runs}), req/s:"
     )
     for tool in tools:
         print(f"  {tool:<12} {best.get(tool, 0):>6.0f}")
