@@ -169,9 +169,7 @@ class Endpoint:
 # --- generators ------------------------------------------------------------------------
 
 
-def _ours_main(
-    url: str, rate: float, n: int, transport: str, out: str, start_at: float, spin: float
-) -> None:
+def _ours_main(url: str, rate: float, n: int, transport: str, out: str, spin: float) -> None:
     _pin(GEN_CPU)
     from traffic.format import TrafficRecord
     from traffic.replay import ReplayPlan, run_replay
@@ -192,6 +190,9 @@ def _ours_main(
         for i in range(n)
     ]
     timeout = 10.0
+    # anchored after the imports: a spawned process on a loaded machine can take
+    # seconds to get here, and a start already past would be sent as a burst
+    start_at = time.time() + 0.3
     plan = ReplayPlan(build_replay(records), timeout_s=timeout, start_at=start_at, spin_s=spin)
     result = run_replay(plan, Path(out), ClientSpec(url, transport, limits_for(rate, timeout)))
     import pyarrow.parquet as pq
@@ -235,9 +236,8 @@ class Run:
 def run_ours(ep: Endpoint, rate: float, n: int, transport: str, spin: float) -> Run:
     ep.reset()
     with tempfile.TemporaryDirectory() as out:
-        start_at = time.time() + 2.0  # the spawned process imports first
         ctx = multiprocessing.get_context("spawn")
-        p = ctx.Process(target=_ours_main, args=(ep.url, rate, n, transport, out, start_at, spin))
+        p = ctx.Process(target=_ours_main, args=(ep.url, rate, n, transport, out, spin))
         p.start()
         p.join()
         data = json.loads(Path(out, "ours.json").read_text())
@@ -388,33 +388,47 @@ def main() -> None:
     if shutil.which("taskset") is None:
         sys.exit("taskset (util-linux) is needed to pin the other tools' CLIs")
 
+    guide_rates = [float(r) for r in args.guidellm_rates.split(",")]
+
+    def plan_for(tool: str) -> tuple[list[float], int]:
+        if tool == "guidellm":
+            return guide_rates, args.guidellm_runs
+        return rates, args.runs
+
+    # Interleaved: at each rate, run k of every tool still in the race goes before run
+    # k + 1 of any, so tools are compared under the same machine conditions.
     ep = Endpoint()
     best: dict[str, float] = {}
+    active = list(tools)
     print(HEADER)
     try:
-        for tool in tools:
-            tool_rates, tool_runs = rates, args.runs
-            if tool == "guidellm":
-                tool_rates = [float(r) for r in args.guidellm_rates.split(",")]
-                tool_runs = args.guidellm_runs
-            for rate in tool_rates:
-                n = max(50, int(rate * args.duration))
-                runs = []
-                for _ in range(tool_runs):
+        for rate in sorted({r for t in tools for r in plan_for(t)[0]}):
+            racing = [t for t in active if rate in plan_for(t)[0]]
+            runs: dict[str, list[Run]] = {t: [] for t in racing}
+            failed: set[str] = set()
+            n = max(50, int(rate * args.duration))
+            for k in range(max(plan_for(t)[1] for t in racing) if racing else 0):
+                for tool in racing:
+                    if tool in failed or k >= plan_for(tool)[1]:
+                        continue
                     try:
                         run = runners[tool](ep, rate, n)
                         run.extra["load"] = os.getloadavg()[0]
                     except Exception as exc:  # noqa: BLE001 - a failed tool is a printed row
                         print(f"{tool:<13} {rate:>6.0f}  failed: {str(exc).strip()[-300:]}")
-                        break
-                    runs.append(run)
+                        failed.add(tool)
+                        continue
+                    runs[tool].append(run)
                     print(_row(run), flush=True)
                     if not run.sustained():
-                        break
-                if len(runs) == tool_runs and all(r.sustained() for r in runs):
+                        failed.add(tool)
+            for tool in racing:
+                if tool not in failed and len(runs[tool]) == plan_for(tool)[1]:
                     best[tool] = rate
                 else:
-                    break  # higher rates will not be sustained either
+                    active.remove(tool)  # higher rates will not be sustained either
+            if not active:
+                break
     finally:
         ep.stop()
     print()
