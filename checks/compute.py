@@ -38,6 +38,7 @@ def sql(name: str) -> str:
 def check_params(check: str, run_id: str, thresholds: Thresholds) -> dict[str, Any]:
     """The values a check's SQL binds: exactly the ``$names`` it uses."""
     available: dict[str, Any] = {"run_id": run_id, "min_samples": thresholds.min_samples,
+                                 "significance_z": thresholds.significance_z,
                                  **getattr(thresholds, check).model_dump()}
     return {name: available[name] for name in set(_PARAM.findall(_COMMENT.sub("", sql(check))))}
 

@@ -45,9 +45,11 @@ def _drop(noun: str) -> Callable[[Row, float], str]:
     def describe(row: Row, allowed: float) -> str:
         ref = ("run aggregate" if row["reference"] == "aggregate"
                else f"'{row['reference']}' {noun} reference")
+        noise = row.get("se_delta_mean")
+        margin = f" ± {noise:.2f}" if noise else ""
         return (f"{noun} '{row['bucket']}' mean quality {row['mean_quality']:.2f} is "
-                f"{-row['delta_mean']:.2f} below the {ref} {row['ref_mean_quality']:.2f} "
-                f"(allowed {allowed:.2f})")
+                f"{-row['delta_mean']:.2f}{margin} below the {ref} "
+                f"{row['ref_mean_quality']:.2f} (allowed {allowed:.2f}, n={row['n']})")
     return describe
 
 
@@ -77,12 +79,16 @@ def rules(t: Thresholds) -> list[Rule]:
     drift = t.traffic_pattern_drift.max_drop_mean
     fair = t.tenant_fairness
     return [
-        Rule("replica_skew", "delta_mean", -skew, skew, skew, _replica),
-        Rule("autoscaling_lag", "delta_mean", -lag, None, lag, _drop("bucket")),
+        # A replica is sick when it answers worse than its cohort; with two replicas
+        # the median sits between them, and only the worse one is the finding.
+        Rule("replica_skew", "delta_mean", -skew, None, skew, _replica),
+        # Bucket drops are judged at their optimistic end (delta + z * SE).
+        Rule("autoscaling_lag", "delta_mean_upper", -lag, None, lag, _drop("bucket")),
         # prompt-length deciles are diagnostic: long prompts may be harder by nature
-        Rule("kv_cache_eviction", "delta_mean", -kv, None, kv, _drop("bucket"),
+        Rule("kv_cache_eviction", "delta_mean_upper", -kv, None, kv, _drop("bucket"),
              where=(("insufficient", False), ("dimension", "cache_hit"))),
-        Rule("traffic_pattern_drift", "delta_mean", -drift, None, drift, _drop("pattern")),
+        Rule("traffic_pattern_drift", "delta_mean_upper", -drift, None, drift,
+             _drop("pattern")),
         Rule("tenant_fairness", "p99_latency_ratio", None, fair.max_p99_latency_ratio,
              fair.max_p99_latency_ratio, _tenant_latency),
         Rule("tenant_fairness", "delta_p05", -fair.max_tail_drop, None, fair.max_tail_drop,

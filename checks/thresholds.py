@@ -67,6 +67,10 @@ class TenantFairness(_Section):
 class Thresholds(_Section):
     min_samples: int = Field(default=20, ge=1, description="Fewer spans: bucket insufficient.")
     fail_on_insufficient: bool = False
+    significance_z: float = Field(
+        default=2.0, ge=0.0,
+        description="Bucket drops are judged at delta + z * standard error (0: raw delta).",
+    )
     replica_skew: ReplicaSkew = Field(default_factory=ReplicaSkew)
     autoscaling_lag: AutoscalingLag = Field(default_factory=AutoscalingLag)
     kv_cache_eviction: KvCacheEviction = Field(default_factory=KvCacheEviction)

@@ -13,6 +13,7 @@ FROM (
            count(*)                                  AS n,
            count(*) < min_n                          AS insufficient,
            avg(quality)                              AS mean_quality,
+           stddev_samp(quality)                      AS sd_quality,
            quantile_cont(quality, 0.05)              AS p05_quality,
            avg(json_adherence)                       AS json_adherence,
            avg(tool_call_correctness)                AS tool_call_correctness,
@@ -34,7 +35,10 @@ FROM (
 -- spans, else the aggregate over all labelled spans (pass [] to always use the
 -- aggregate). A thin reference bucket is noise, and the aggregate is mostly the
 -- loaded buckets themselves, so a ladder (idle, then warm, ...) judges better.
-CREATE OR REPLACE TEMP MACRO compare_buckets(labelled, min_n, expected_buckets, ref_buckets)
+-- `se_delta_mean` is the standard error of the bucket-minus-reference difference
+-- (Welch); `delta_mean_upper = delta_mean + z * se` is what the gate judges, so a
+-- bucket of 25 spans is not failed for a drop its sampling noise explains.
+CREATE OR REPLACE TEMP MACRO compare_buckets(labelled, min_n, expected_buckets, ref_buckets, z)
 AS TABLE
 WITH stats AS MATERIALIZED (
     SELECT * FROM bucket_stats(labelled, min_n)
@@ -53,7 +57,8 @@ all_buckets AS MATERIALIZED (
     SELECT * FROM stats WHERE bucket NOT IN (SELECT bucket FROM expected)
 ),
 overall AS (
-    SELECT avg(quality) AS mean_quality, quantile_cont(quality, 0.05) AS p05_quality
+    SELECT avg(quality) AS mean_quality, quantile_cont(quality, 0.05) AS p05_quality,
+           stddev_samp(quality) AS sd_quality, count(*) AS n
     FROM query_table(labelled)
 ),
 first_sufficient AS (
@@ -66,13 +71,23 @@ first_sufficient AS (
 reference AS (
     SELECT coalesce(b.bucket, 'aggregate')          AS reference,
            coalesce(b.mean_quality, o.mean_quality) AS ref_mean_quality,
-           coalesce(b.p05_quality, o.p05_quality)   AS ref_p05_quality
+           coalesce(b.p05_quality, o.p05_quality)   AS ref_p05_quality,
+           coalesce(b.sd_quality, o.sd_quality)     AS ref_sd_quality,
+           coalesce(b.n, o.n)                       AS ref_n
     FROM overall AS o
     LEFT JOIN first_sufficient AS b ON true
+),
+compared AS (
+    SELECT a.*,
+           r.reference, r.ref_mean_quality, r.ref_p05_quality,
+           a.mean_quality - r.ref_mean_quality AS delta_mean,
+           a.p05_quality - r.ref_p05_quality   AS delta_p05,
+           CASE WHEN a.bucket = r.reference THEN 0.0
+                WHEN a.n > 0 THEN sqrt(coalesce(a.sd_quality, 0) ^ 2 / a.n
+                                       + coalesce(r.ref_sd_quality, 0) ^ 2 / r.ref_n)
+           END AS se_delta_mean
+    FROM all_buckets AS a
+    CROSS JOIN reference AS r
 )
-SELECT a.*,
-       r.*,
-       a.mean_quality - r.ref_mean_quality AS delta_mean,
-       a.p05_quality - r.ref_p05_quality   AS delta_p05
-FROM all_buckets AS a
-CROSS JOIN reference AS r;
+SELECT *, delta_mean + z * se_delta_mean AS delta_mean_upper
+FROM compared;

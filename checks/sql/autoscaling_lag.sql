@@ -39,5 +39,5 @@ saturation AS (
 )
 SELECT $run_id AS run_id, c.*, s.mean_saturation
 FROM compare_buckets('labelled', $min_samples, ['idle', 'warm', 'saturating', 'scaling'],
-                     ['idle', 'warm', 'saturating']) AS c
+                     ['idle', 'warm', 'saturating'], $significance_z) AS c
 LEFT JOIN saturation AS s USING (bucket);

@@ -43,9 +43,10 @@ hit_ratio AS (
     SELECT bucket, avg(hit_ratio) FROM by_length GROUP BY bucket
 )
 SELECT $run_id AS run_id, 'cache_hit' AS dimension, c.*, h.mean_hit_ratio
-FROM compare_buckets('by_hit', $min_samples, ['high', 'medium', 'low'], ['high']) AS c
+FROM compare_buckets('by_hit', $min_samples, ['high', 'medium', 'low'], ['high'],
+                     $significance_z) AS c
 LEFT JOIN hit_ratio AS h USING (bucket)
 UNION ALL BY NAME
 SELECT $run_id AS run_id, 'prompt_length' AS dimension, c.*, h.mean_hit_ratio
-FROM compare_buckets('by_length', $min_samples, []::VARCHAR[], []::VARCHAR[]) AS c
+FROM compare_buckets('by_length', $min_samples, []::VARCHAR[], []::VARCHAR[], $significance_z) AS c
 LEFT JOIN hit_ratio AS h USING (bucket);

@@ -15,5 +15,5 @@ SELECT $run_id AS run_id,
        c.*,
        o.ref_p99_latency_ms,
        c.p99_latency_ms / nullif(o.ref_p99_latency_ms, 0) AS p99_latency_ratio
-FROM compare_buckets('labelled', $min_samples, []::VARCHAR[], []::VARCHAR[]) AS c
+FROM compare_buckets('labelled', $min_samples, []::VARCHAR[], []::VARCHAR[], $significance_z) AS c
 CROSS JOIN overall AS o;

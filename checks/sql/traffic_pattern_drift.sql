@@ -86,6 +86,6 @@ SELECT $run_id AS run_id,
        coalesce(rm.replay_share, 0)   AS replay_share,
        coalesce(cm.captured_share, 0) AS captured_share
 FROM compare_buckets('labelled', $min_samples, ['steady', 'burst', 'sustained'],
-                     ['steady']) AS c
+                     ['steady'], $significance_z) AS c
 LEFT JOIN replay_mix AS rm USING (bucket)
 LEFT JOIN captured_mix AS cm USING (bucket);

@@ -1,0 +1,134 @@
+"""Run a scenario through the nightly flow and read each check's verdict back.
+
+The scenario changes only what a user could change: the ServeConfigV2 file (applied
+by the flow, in place when only ``user_config`` differs), the workload and the flow's
+parameters. The verdicts come from the same ``expectation_results`` rows the gate
+wrote, so the matrix shows exactly what a nightly run would have said.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from cluster_eval.settings import PROJECT_ROOT, Settings
+from scenarios.model import CHECKS, Scenario
+
+VERDICTS_SQL = (Path(__file__).parent / "sql" / "verdicts.sql").read_text()
+
+
+@dataclass
+class Verdict:
+    check: str
+    status: str  # pass / fail / insufficient / error
+    expected: str  # pass / fail
+    bucket: str | None = None
+    metric: str | None = None
+    observed: float | None = None
+    threshold: float | None = None
+
+    @property
+    def as_expected(self) -> bool:
+        return self.status == self.expected
+
+
+@dataclass
+class ScenarioRun:
+    scenario: str
+    repetition: int
+    run_id: str
+    state: str
+    message: str
+    wall_s: float
+    verdicts: list[Verdict]
+
+    @property
+    def diagonal(self) -> bool:
+        return all(v.as_expected for v in self.verdicts)
+
+
+def expected_status(scenario: Scenario, check: str) -> str:
+    return "fail" if scenario.catches == check else "pass"
+
+
+def read_verdicts(db: Path, run_id: str, scenario: Scenario) -> list[Verdict]:
+    from warehouse import opened
+
+    with opened(db) as con:
+        rows = con.execute(VERDICTS_SQL, {"run_id": run_id}).fetchall()
+    found = {r[0]: r for r in rows}
+    verdicts = []
+    for check in CHECKS:
+        expected = expected_status(scenario, check)
+        if check not in found:
+            verdicts.append(Verdict(check, "insufficient", expected))
+            continue
+        _, status, bucket, metric, observed, threshold = found[check]
+        verdicts.append(Verdict(check, status, expected, bucket, metric, observed, threshold))
+    return verdicts
+
+
+def run_scenario(
+    scenario: Scenario, repetition: int, *, db: Path, out_dir: Path, settings: Settings
+) -> ScenarioRun:
+    """One scenario run: write its serve config, run the flow, read the verdicts."""
+    from flows.cluster_eval import cluster_eval
+    from flows.plan import BurstOptions
+
+    workdir = out_dir / f"{scenario.name}-{repetition}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "serve-config.yaml"
+    config_path.write_text(yaml.safe_dump(scenario.serve_config(PROJECT_ROOT), sort_keys=False))
+    params = scenario.flow
+    started = time.monotonic()
+    state = cluster_eval(
+        serve_config=str(config_path),
+        traffic=str(PROJECT_ROOT / scenario.traffic),
+        speedup=params.speedup,
+        golden_rounds=params.golden_rounds,
+        tenant_burst=BurstOptions.model_validate(params.tenant_burst),
+        thresholds=str(PROJECT_ROOT / scenario.thresholds) if scenario.thresholds else None,
+        warehouse=str(db),
+        out_dir=str(workdir),
+        request_timeout_s=params.request_timeout_s,
+        return_state=True,
+    )
+    wall = time.monotonic() - started
+    run_id = str(state.state_details.flow_run_id)
+    message = state.message or ""
+    if message.startswith(("infrastructure:", "configuration:")):
+        verdicts = [Verdict(c, "error", expected_status(scenario, c)) for c in CHECKS]
+    else:
+        verdicts = read_verdicts(db, run_id, scenario)
+    return ScenarioRun(scenario.name, repetition, run_id, state.type.value, message, wall,
+                       verdicts)
+
+
+def record(db: Path, runs: list[ScenarioRun]) -> None:
+    """Write the runs' verdicts to ``scenario_results`` (replacing earlier rows of a run)."""
+    from warehouse import opened
+
+    now = datetime.now(UTC)
+    with opened(db) as con:
+        con.begin()
+        for run in runs:
+            con.execute("DELETE FROM scenario_results WHERE run_id = $run_id",
+                        {"run_id": run.run_id})
+            for v in run.verdicts:
+                con.execute(
+                    """
+                    INSERT INTO scenario_results (run_id, scenario, "check", status, observed,
+                        repetition, expected, bucket, metric, threshold, recorded_at)
+                    VALUES ($run_id, $scenario, $check, $status, $observed, $repetition,
+                            $expected, $bucket, $metric, $threshold, $recorded_at)
+                    """,
+                    {"run_id": run.run_id, "scenario": run.scenario, "check": v.check,
+                     "status": v.status, "observed": v.observed, "repetition": run.repetition,
+                     "expected": v.expected, "bucket": v.bucket, "metric": v.metric,
+                     "threshold": v.threshold, "recorded_at": now},
+                )
+        con.commit()

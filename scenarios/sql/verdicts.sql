@@ -1,0 +1,26 @@
+-- One verdict per check for one run, read from the gate's expectation rows.
+--   fail:  some judged expectation failed; the one furthest past its threshold speaks
+--   pass:  judged expectations exist and all held; the closest call speaks
+-- A check with no judged row (every bucket below min_samples) is absent here: the
+-- runner reports it as 'insufficient'.
+WITH judged AS (
+    SELECT "check", bucket, expectation AS metric, observed, threshold, success,
+           -- distance inside (positive) or past (negative) the threshold
+           CASE WHEN expectation LIKE '%ratio' THEN threshold - observed
+                WHEN "check" = 'replica_skew' THEN abs(threshold) - abs(observed)
+                ELSE observed - threshold END AS margin
+    FROM expectation_results
+    WHERE run_id = $run_id
+      AND expectation <> 'sufficient_samples'
+      AND success IS NOT NULL
+),
+ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY "check" ORDER BY success, margin) AS rank
+    FROM judged
+)
+SELECT "check",
+       CASE WHEN success THEN 'pass' ELSE 'fail' END AS status,
+       bucket, metric, observed, threshold
+FROM ranked
+WHERE rank = 1
+ORDER BY "check"

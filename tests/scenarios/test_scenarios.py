@@ -1,0 +1,99 @@
+"""Scenario files, their serve-config overlays, and how verdicts are read and shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from cluster_eval.settings import PROJECT_ROOT
+from scenarios.errors import ScenarioError
+from scenarios.matrix import is_diagonal, markdown
+from scenarios.model import CHECKS, catalog, load_scenario
+from scenarios.runner import ScenarioRun, Verdict, read_verdicts
+from traffic.builders.spec import load_spec
+from warehouse import opened
+
+
+def test_the_catalog_has_a_healthy_baseline_and_one_scenario_per_check():
+    scenarios = catalog()
+    assert scenarios[0].name == "healthy" and scenarios[0].catches is None
+    assert sorted(s.catches for s in scenarios[1:]) == sorted(CHECKS)
+
+
+@pytest.mark.parametrize("scenario", catalog(), ids=lambda s: s.name)
+def test_every_scenario_names_a_workload_spec_that_loads(scenario):
+    assert load_spec(PROJECT_ROOT / scenario.traffic).name
+
+
+def test_an_overlay_changes_only_what_it_names():
+    drifted = next(s for s in catalog(["drifted-replica"]))
+    config = drifted.serve_config(PROJECT_ROOT)
+    deployment = config["applications"][0]["deployments"][0]
+    assert deployment["autoscaling_config"]["min_replicas"] == 2
+    assert deployment["autoscaling_config"]["upscale_delay_s"] == 5  # kept from the base
+    assert deployment["user_config"]["faults"][0]["replica_rank"] == 1
+    assert deployment["user_config"]["sampling_defaults"] == {"temperature": 0.0}
+
+
+def test_the_kv_pressure_overlay_swaps_the_cache_size_knob():
+    config = catalog(["kv-cache-pressure"])[0].serve_config(PROJECT_ROOT)
+    args = config["applications"][0]["args"]
+    assert args["cpu_kvcache_space_gib"] is None
+    assert args["engine_kwargs"]["kv_cache_memory_bytes"] == 60_000_000
+    assert args["engine_kwargs"]["enable_prefix_caching"] is True
+
+
+def test_a_malformed_scenario_names_the_file_and_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndescription: d\ncatches: replica_skw\ntraffic: t.yaml\n")
+    with pytest.raises(ScenarioError, match=r"bad.yaml: field 'catches'"):
+        load_scenario(bad)
+    with pytest.raises(ScenarioError, match="unknown scenario"):
+        catalog(["no-such-scenario"])
+
+
+def _expectations(con, run_id, rows):
+    for check, bucket, expectation, observed, threshold, success in rows:
+        con.execute(
+            "INSERT INTO expectation_results VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [run_id, check, bucket, expectation, observed, threshold, success])
+
+
+def test_verdicts_come_from_the_gates_rows_worst_breach_first(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    with opened(db) as con:
+        _expectations(con, "r1", [
+            ("replica_skew", "a", "delta_mean", 0.01, 0.02, True),
+            ("replica_skew", "b", "delta_mean", -0.30, -0.02, False),
+            ("autoscaling_lag", "idle", "delta_mean", 0.0, -0.05, True),
+            ("autoscaling_lag", "warm", "delta_mean", -0.03, -0.05, True),
+            ("tenant_fairness", "small", "p99_latency_ratio", 2.4, 1.5, False),
+            ("tenant_fairness", "small", "delta_p05", -0.5, -0.05, False),
+            ("kv_cache_eviction", "high", "sufficient_samples", 3, 20, False),
+        ])
+    drifted = catalog(["drifted-replica"])[0]
+    verdicts = {v.check: v for v in read_verdicts(db, "r1", drifted)}
+    assert (verdicts["replica_skew"].status, verdicts["replica_skew"].bucket) == ("fail", "b")
+    assert verdicts["replica_skew"].as_expected
+    assert (verdicts["autoscaling_lag"].status, verdicts["autoscaling_lag"].bucket) == (
+        "pass", "warm")  # the closest call
+    assert verdicts["tenant_fairness"].status == "fail"
+    assert not verdicts["tenant_fairness"].as_expected
+    assert verdicts["kv_cache_eviction"].status == "insufficient"
+    assert verdicts["traffic_pattern_drift"].status == "insufficient"
+
+
+def test_the_matrix_marks_the_targeted_check_and_every_miss():
+    def run(scenario, rep, statuses):
+        return ScenarioRun(scenario, rep, f"{scenario}-{rep}", "COMPLETED", "", 1.0, [
+            Verdict(c, s, "fail" if (scenario == "drifted-replica" and c == "replica_skew")
+                    else "pass", observed=-0.2 if s == "fail" else 0.0)
+            for c, s in zip(CHECKS, statuses, strict=True)])
+
+    runs = [run("healthy", 1, ["pass"] * 5),
+            run("drifted-replica", 1, ["fail", "pass", "pass", "pass", "pass"]),
+            run("drifted-replica", 2, ["pass"] * 5)]
+    table = markdown(runs)
+    assert "| healthy | pass 1/1" in table
+    assert "FAIL/pass 1/2 (-0.20) ✗ ◀" in table
+    assert "| 1/2 |" in table
+    assert not is_diagonal(runs) and is_diagonal(runs[:2])
