@@ -8,6 +8,8 @@ Public API (imported lazily so ``cluster-eval --help`` never loads GX or DuckDB)
     validate(db_path, run_id, thresholds, data_docs_dir=None) -> GateResult
     load_thresholds(path=None) -> Thresholds
     write_report(db_path, run_id, out_dir) -> Path
+    gather_report(con, run_id) -> dict            # the data behind the report and artifacts
+    rubrics_for(thresholds, environ) -> dict      # the rubrics a run scores with
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ _WHERE = {
     "Thresholds": "checks.thresholds",
     "ThresholdsError": "checks.errors",
     "evaluate_run": "checks.evaluate",
+    "gather_report": "checks.report",
+    "rubrics_for": "checks.evaluate",
     "load_thresholds": "checks.thresholds",
     "run_checks": "checks.compute",
     "score_spans": "checks.scoring",

@@ -61,6 +61,9 @@ def gather(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
             "failed": _rows(con, _GATE, run_id)}
 
 
+gather_report = gather  # public name (checks.gather_report)
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "–"

@@ -372,7 +372,7 @@ def score(spans: Path, thresholds: Path | None, out: Path) -> int:
     """Score every span with every rubric (and the judge when enabled) into ``out``."""
     import polars as pl
 
-    from checks.evaluate import rubrics_for
+    from checks import rubrics_for
     from checks.scoring import score_spans
 
     rubrics = rubrics_for(_thresholds(thresholds), os.environ)
@@ -417,7 +417,8 @@ def validate(db: Path, run_id: str, thresholds: Path | None, data_docs: Path) ->
 
 def report(db: Path, run_id: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:
     """Write report.html; return its path and the data it shows (for the artifacts)."""
-    from checks.report import gather, write_report
+    from checks import gather_report as gather
+    from checks import write_report
     from warehouse import opened
 
     page = write_report(db, run_id, out_dir)
