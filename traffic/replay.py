@@ -111,7 +111,6 @@ async def _send(
     req: ScheduledRequest,
     request: httpx.Request,
     client: httpx.AsyncClient,
-    transport: httpx.AsyncBaseTransport | None,
     timeout_s: float,
     due: float,
     to_epoch: Callable[[float], float],
@@ -139,10 +138,7 @@ async def _send(
     deadline = asyncio.timeout(timeout_s)
     try:
         async with deadline:
-            if transport is not None:
-                response = await transport.handle_async_request(request)
-            else:
-                response = await client.send(request, stream=True)
+            response = await client.send(request, stream=True)
             try:
                 span.http_status = response.status_code
                 headers = response_headers(response)
@@ -302,7 +298,6 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
     bar = _Progress(len(plan.requests)) if progress else None
     bar_task = loop.create_task(bar.run(lambda: n_sent, lambda: len(spans))) if bar else None
     build = _RequestBuilder(http)
-    transport = getattr(http, "replay_transport", None)  # see transport.ReplayClient
     try:
         with _gc_held(plan.tune_gc):
             for req in plan.requests:
@@ -316,9 +311,7 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
                 while delay > 0:
                     await asyncio.sleep(0)
                     delay = due - mono()
-                task = loop.create_task(
-                    _send(req, request, http, transport, timeout_s, due, to_epoch, spans)
-                )
+                task = loop.create_task(_send(req, request, http, timeout_s, due, to_epoch, spans))
                 inflight.add(task)
                 task.add_done_callback(inflight.discard)
                 n_sent += 1

@@ -27,7 +27,6 @@ import httpx
 
 __all__ = [
     "ClientSpec",
-    "ReplayClient",
     "TransportKind",
     "classify_error",
     "limits_for",
@@ -73,25 +72,9 @@ class ClientSpec:
         return make_client(self.base_url, self.transport, self.limits)
 
 
-class ReplayClient(httpx.AsyncClient):
-    """An ``httpx.AsyncClient`` that also names its transport (``replay_transport``).
-
-    The replay sends each request through ``replay_transport.handle_async_request``
-    (httpx's public transport API) instead of ``send``: per request, ``send`` walks
-    auth, redirect, cookie-jar and event-hook bookkeeping the replay never uses (it
-    sends recorded requests verbatim to one cluster), and that bookkeeping cost about
-    a third of the CPU of a streamed request. Any other client still works; it just
-    goes through ``send``.
-    """
-
-    def __init__(self, *, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> None:
-        super().__init__(transport=transport, **kwargs)
-        self.replay_transport = transport
-
-
 def make_client(
     base_url: str, transport: TransportKind = "auto", limits: httpx.Limits | None = None
-) -> ReplayClient:
+) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for ``base_url`` on the chosen transport.
 
     ``trust_env=False``: replay targets a known cluster address and must not be routed
@@ -99,12 +82,10 @@ def make_client(
     """
     limits = limits or httpx.Limits(max_connections=256, max_keepalive_connections=256)
     if resolve_transport(transport) == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
+        from httpx_aiohttp import HttpxAiohttpClient
 
-        backend: httpx.AsyncBaseTransport = AiohttpTransport(limits=limits, trust_env=False)
-    else:
-        backend = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    return ReplayClient(base_url=base_url, transport=backend, timeout=None, trust_env=False)
+        return HttpxAiohttpClient(base_url=base_url, limits=limits, timeout=None, trust_env=False)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=None, trust_env=False)
 
 
 def run_async(main: Callable[[], Coroutine[Any, Any, T]], *, uvloop: bool = True) -> T:
