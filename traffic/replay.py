@@ -54,7 +54,7 @@ from traffic.answer import (
 )
 from traffic.schedule import ScheduledRequest
 from traffic.spans import Span, read_spans, write_spans
-from traffic.transport import ClientSpec, classify_error, run_async
+from traffic.transport import ClientSpec, classify_error, limits_for, run_async
 
 __all__ = ["ReplayPlan", "ReplayResult", "replay", "run_replay"]
 
@@ -376,6 +376,8 @@ def run_replay(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     spans_path = out_dir / "spans.parquet"
+    if isinstance(client, ClientSpec) and client.limits is None:
+        client = replace(client, limits=limits_for(plan.rate / max(1, workers), plan.timeout_s))
     lead = plan.lead_s if workers == 1 else max(plan.lead_s, 1.5 + 0.5 * workers)
     start_at = plan.start_at if plan.start_at is not None else time.time() + lead
     plan = replace(plan, start_at=start_at)
