@@ -53,6 +53,16 @@ def _drop(noun: str) -> Callable[[Row, float], str]:
     return describe
 
 
+def _errors(noun: str) -> Callable[[Row, float], str]:
+    def describe(row: Row, allowed: float) -> str:
+        ref = ("run aggregate" if row["reference"] == "aggregate"
+               else f"'{row['reference']}' {noun} reference")
+        return (f"{noun} '{row['bucket']}' error/timeout rate {row['error_rate']:.0%} is "
+                f"{row['delta_error_rate']:.0%} above the {ref} {row['ref_error_rate']:.0%} "
+                f"(allowed {allowed:.0%}, n={row['n']})")
+    return describe
+
+
 def _replica(row: Row, allowed: float) -> str:
     side = "below" if row["delta_mean"] < 0 else "above"
     return (f"replica '{row['bucket']}' mean quality {row['mean_quality']:.2f} is "
@@ -78,6 +88,7 @@ def rules(t: Thresholds) -> list[Rule]:
     kv = t.kv_cache_eviction.max_drop_mean
     drift = t.traffic_pattern_drift.max_drop_mean
     fair = t.tenant_fairness
+    errors = t.max_error_rate_increase
     return [
         # A replica is sick when it answers worse than its cohort; with two replicas
         # the median sits between them, and only the worse one is the finding.
@@ -89,6 +100,14 @@ def rules(t: Thresholds) -> list[Rule]:
              where=(("insufficient", False), ("dimension", "cache_hit"))),
         Rule("traffic_pattern_drift", "delta_mean_upper", -drift, None, drift,
              _drop("pattern")),
+        # Errors and timeouts, judged at their pessimistic-for-the-alarm end
+        # (delta - z * SE): the sharp signal of a burst the cluster did not absorb.
+        Rule("autoscaling_lag", "delta_error_rate_lower", None, errors, errors,
+             _errors("bucket")),
+        Rule("kv_cache_eviction", "delta_error_rate_lower", None, errors, errors,
+             _errors("bucket"), where=(("insufficient", False), ("dimension", "cache_hit"))),
+        Rule("traffic_pattern_drift", "delta_error_rate_lower", None, errors, errors,
+             _errors("pattern")),
         Rule("tenant_fairness", "p99_latency_ratio", None, fair.max_p99_latency_ratio,
              fair.max_p99_latency_ratio, _tenant_latency),
         Rule("tenant_fairness", "delta_p05", -fair.max_tail_drop, None, fair.max_tail_drop,

@@ -71,6 +71,10 @@ class Thresholds(_Section):
         default=2.0, ge=0.0,
         description="Bucket drops are judged at delta + z * standard error (0: raw delta).",
     )
+    max_error_rate_increase: float = Field(
+        default=0.05, ge=0.0, le=1.0,
+        description="No bucket's share of errors/timeouts more than this above its reference.",
+    )
     replica_skew: ReplicaSkew = Field(default_factory=ReplicaSkew)
     autoscaling_lag: AutoscalingLag = Field(default_factory=AutoscalingLag)
     kv_cache_eviction: KvCacheEviction = Field(default_factory=KvCacheEviction)

@@ -58,7 +58,8 @@ all_buckets AS MATERIALIZED (
 ),
 overall AS (
     SELECT avg(quality) AS mean_quality, quantile_cont(quality, 0.05) AS p05_quality,
-           stddev_samp(quality) AS sd_quality, count(*) AS n
+           stddev_samp(quality) AS sd_quality, count(*) AS n,
+           avg(CASE WHEN status = 'ok' THEN 0.0 ELSE 1.0 END) AS error_rate
     FROM query_table(labelled)
 ),
 first_sufficient AS (
@@ -73,21 +74,29 @@ reference AS (
            coalesce(b.mean_quality, o.mean_quality) AS ref_mean_quality,
            coalesce(b.p05_quality, o.p05_quality)   AS ref_p05_quality,
            coalesce(b.sd_quality, o.sd_quality)     AS ref_sd_quality,
-           coalesce(b.n, o.n)                       AS ref_n
+           coalesce(b.n, o.n)                       AS ref_n,
+           coalesce(b.error_rate, o.error_rate)     AS ref_error_rate
     FROM overall AS o
     LEFT JOIN first_sufficient AS b ON true
 ),
 compared AS (
     SELECT a.*,
-           r.reference, r.ref_mean_quality, r.ref_p05_quality,
+           r.reference, r.ref_mean_quality, r.ref_p05_quality, r.ref_error_rate,
            a.mean_quality - r.ref_mean_quality AS delta_mean,
            a.p05_quality - r.ref_p05_quality   AS delta_p05,
+           a.error_rate - r.ref_error_rate     AS delta_error_rate,
            CASE WHEN a.bucket = r.reference THEN 0.0
                 WHEN a.n > 0 THEN sqrt(coalesce(a.sd_quality, 0) ^ 2 / a.n
                                        + coalesce(r.ref_sd_quality, 0) ^ 2 / r.ref_n)
-           END AS se_delta_mean
+           END AS se_delta_mean,
+           CASE WHEN a.bucket = r.reference THEN 0.0
+                WHEN a.n > 0 THEN sqrt(a.error_rate * (1 - a.error_rate) / a.n
+                                       + r.ref_error_rate * (1 - r.ref_error_rate) / r.ref_n)
+           END AS se_delta_error_rate
     FROM all_buckets AS a
     CROSS JOIN reference AS r
 )
-SELECT *, delta_mean + z * se_delta_mean AS delta_mean_upper
+SELECT * EXCLUDE (se_delta_error_rate),
+       delta_mean + z * se_delta_mean             AS delta_mean_upper,
+       delta_error_rate - z * se_delta_error_rate AS delta_error_rate_lower
 FROM compared;

@@ -113,3 +113,24 @@ def test_a_cliff_fails_even_with_the_noise_allowance(run_builder):
     result = evaluate(db, Thresholds(min_samples=5, significance_z=2.0))
     assert not result.passed
     assert "autoscaling_lag: bucket 'saturating' mean quality 0.00 is 0.60 ± " in result.message
+
+
+def test_a_burst_of_timeouts_fails_on_errors_even_when_mean_quality_is_inconclusive(
+        run_builder):
+    """Found on the demo: 72 timeouts under a burst, but a thin, noisy idle bucket left
+    the quality drop inside its noise. The error share is the sharp signal."""
+    for t in range(0, 80):
+        run_builder.sample(t, queue_depth=1 if t < 30 else 24, replicas=2)
+    for i in range(30):
+        run_builder.span(0.9 if i % 2 else 0.1, at=i + 0.5, cached_tokens=95)
+    for i in range(40):
+        timed_out = i % 4 == 0
+        run_builder.span(0.0 if timed_out else (0.9 if i % 2 else 0.3), at=30.5 + i,
+                         cached_tokens=None if timed_out else 95,
+                         status="timeout" if timed_out else "ok")
+    result = evaluate(run_builder.load(), Thresholds(min_samples=5))
+    assert not result.passed
+    [breach] = [b for b in result.breaches if b.check == "autoscaling_lag"]
+    assert breach.metric == "delta_error_rate_lower"
+    assert "autoscaling_lag: bucket 'saturating' error/timeout rate 25% is 25% above the " \
+           "'idle' bucket reference 0% (allowed 5%, n=40)" in result.message

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 import psutil
@@ -130,6 +131,25 @@ def test_a_user_config_fault_applies_in_place_to_one_replica(stack, tmp_path):
     restored = stack_control.apply(stack.config_path, stack.settings, timeout_s=180)
     assert restored.action == "reconfigured"
     assert sorted(restored.status.running_replica_ids) == before
+
+
+def test_a_replica_whose_engine_died_fails_its_health_check_and_is_replaced(stack):
+    before = stack_control.status(stack.settings)
+    victim = next(r for d in before.deployments for r in d.replicas if r.state == "RUNNING")
+    engines = [p for p in psutil.Process(victim.pid).children(recursive=True)
+               if "EngineCore" in " ".join(p.cmdline()) or p.name().startswith("VLLM")]
+    assert engines, "the replica runs its vLLM engine in a child process"
+    for engine in engines:
+        engine.kill()
+    deadline = time.monotonic() + 120  # health checks run every 10 s
+    while victim.replica_id in stack_control.status(stack.settings).running_replica_ids:
+        assert time.monotonic() < deadline, "the replica with a dead engine still reports RUNNING"
+        time.sleep(1)
+    stack_control.wait_healthy(stack.settings, stack.config, timeout_s=300)
+    after = stack_control.status(stack.settings).running_replica_ids
+    assert victim.replica_id not in after and len(after) == 2
+    response = httpx.post(f"{stack.base_url}/v1/chat/completions", json=JSON_REQUEST, timeout=60)
+    assert response.status_code == 200
 
 
 def _ray_processes() -> list[str]:
