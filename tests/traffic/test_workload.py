@@ -108,12 +108,12 @@ def test_embedded_nightly_is_sized_for_the_demo_stack():
     records = build_workload(load_spec(SPECS / "embedded-nightly.yaml"))
     assert 300 <= len(records) <= 600
     span = records[-1].arrival - records[0].arrival
-    assert 120 <= span <= 240  # a 2-4 minute replay
+    assert 240 <= span <= 600  # a 4-10 minute replay: the nightly stays under 15 minutes
     tenants = Counter(r.tenant_id for r in records)
     assert tenants["acme"] > tenants["globex"] > tenants["initech"] > 0
     offsets = [r.arrival for r in records if r.tenant_id == "acme"]
     busiest = max(sum(1 for o in offsets if t <= o < t + 5) for t in offsets)
-    assert busiest / 5 > 15  # a burst beyond the demo stack's ~5-15 req/s
+    assert busiest / 5 > 4  # a burst beyond the demo stack's ~1.4 req/s
 
 
 def test_load_spec_overrides_and_errors(tmp_path):
