@@ -64,7 +64,8 @@ def gather(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
 gather_report = gather  # public name (checks.gather_report)
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """One table cell: blank for false, 3 decimals for small floats (report and artifacts)."""
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -88,13 +89,13 @@ def print_report(db_path: str | Path, run_id: str, console: Any = None) -> None:
             table.add_column(column, justify="left" if column == "bucket" else "right")
         for row in rows:
             style = "dim" if row["insufficient"] else None
-            table.add_row(*(_fmt(row.get(c)) for c in _COLUMNS), style=style)
+            table.add_row(*(format_value(row.get(c)) for c in _COLUMNS), style=style)
         console.print(table)
     failed = Table(title="failed expectations", title_justify="left")
     for column in ("check", "bucket", "expectation", "observed", "threshold"):
         failed.add_column(column)
     for row in data["failed"]:
-        failed.add_row(*(_fmt(v) for v in row.values()))
+        failed.add_row(*(format_value(v) for v in row.values()))
     console.print(failed)
 
 
@@ -123,7 +124,7 @@ def _bars(rows: list[dict[str, Any]], metric: str, title: str, top: float | None
             parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y}" y2="{y + bar_h}" '
                          'stroke="#c0392b" stroke-width="2"/>')
         parts.append(f'<text x="{label_w + bar + 4:.1f}" y="{y + 12}" class="l">'
-                     f"{_fmt(value)}</text>")
+                     f"{format_value(value)}</text>")
     parts.append("</svg>")
     return "".join(parts)
 
@@ -147,13 +148,14 @@ def render_html(data: dict[str, Any]) -> str:
            f"<title>cluster-eval run {html.escape(str(run['run_id']))}</title>",
            f"<style>{_STYLE}</style></head><body>", _HATCH,
            f"<h1>Run {html.escape(str(run['run_id']))}</h1><p>",
-           " · ".join(f"{k}: {html.escape(_fmt(v))}" for k, v in run.items() if k != "run_id"),
+           " · ".join(f"{k}: {html.escape(format_value(v))}"
+                      for k, v in run.items() if k != "run_id"),
            "</p>"]
     if data["failed"]:
         out.append("<h2>Failed expectations</h2><table><tr>"
                    + "".join(f"<th>{c}</th>" for c in data["failed"][0]) + "</tr>")
         for row in data["failed"]:
-            out.append("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>"
+            out.append("<tr>" + "".join(f"<td>{html.escape(format_value(v))}</td>"
                                         for v in row.values()) + "</tr>")
         out.append("</table>")
     for check, rows in data["checks"].items():
@@ -167,7 +169,7 @@ def render_html(data: dict[str, Any]) -> str:
         out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in _COLUMNS) + "</tr>")
         for row in rows:
             css = " class='insufficient'" if row["insufficient"] else ""
-            out.append(f"<tr{css}>" + "".join(f"<td>{html.escape(_fmt(row.get(c)))}</td>"
+            out.append(f"<tr{css}>" + "".join(f"<td>{html.escape(format_value(row.get(c)))}</td>"
                                               for c in _COLUMNS) + "</tr>")
         out.append("</table>")
     out.append("</body></html>")

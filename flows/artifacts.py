@@ -49,13 +49,9 @@ def check_rows(check: str, rows: list[dict[str, Any]], gate: Any) -> list[dict[s
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
-    return str(value).replace("|", "\\|")
+    from checks.report import format_value
+
+    return format_value(value).replace("|", "\\|")
 
 
 def verdict_markdown(run_id: str, gate: Any, checks: dict[str, list[dict[str, Any]]],

@@ -9,15 +9,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from checks.compute import CHECKS
 from scenarios.errors import ScenarioError
 
-CHECKS = (
-    "replica_skew",
-    "autoscaling_lag",
-    "kv_cache_eviction",
-    "traffic_pattern_drift",
-    "tenant_fairness",
-)
 CATALOG = Path(__file__).parent / "catalog"
 
 
