@@ -14,7 +14,6 @@ import argparse
 import time
 from pathlib import Path
 
-from cluster_eval.settings import get_settings
 from scenarios.matrix import is_diagonal, markdown
 from scenarios.model import catalog
 from scenarios.runner import record, run_scenario
@@ -26,14 +25,13 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("/tmp/cluster-eval-scenarios"))
     args = parser.parse_args()
-    settings = get_settings()
     args.out.mkdir(parents=True, exist_ok=True)
     db = args.out / "warehouse.duckdb"
     runs = []
     started = time.monotonic()
     for repetition in range(1, args.repetitions + 1):  # interleaved: drift over time hits all
         for scenario in catalog(args.names or None):
-            run = run_scenario(scenario, repetition, db=db, out_dir=args.out, settings=settings)
+            run = run_scenario(scenario, repetition, db=db, out_dir=args.out)
             record(db, [run])
             runs.append(run)
             print(f"{scenario.name} #{repetition}: {run.state} in {run.wall_s:.0f} s — "

@@ -2,7 +2,7 @@
 
 Run from the orchestration env (the stack is started if no dashboard answers):
 
-    .venv/bin/python benchmarks/serving_stack.py [--config serving/configs/embedded-cpu.yaml]
+    .venv/bin/python benchmarks/serving_stack.py [--skip-cold-start]
 
 It prints figures; it asserts nothing. Start-up is measured by deleting the app and
 applying the config again (a cold deploy of fresh replicas on a running Ray head).
@@ -21,16 +21,16 @@ import psutil
 import yaml
 
 from cluster_eval.settings import PROJECT_ROOT, Settings
+from scenarios.model import catalog
 from serving import stack
 
 MODEL = "smollm2-135m-instruct"
 OUTPUT_TOKENS = 128
 
 
-def fixed_two_replicas(config: Path, out: Path) -> Path:
-    data = yaml.safe_load(config.read_text())
-    data["applications"][0]["deployments"][0]["autoscaling_config"]["min_replicas"] = 2
-    out.write_text(yaml.safe_dump(data))
+def fixed_two_replicas(out: Path) -> Path:
+    """The embedded config held at two replicas: the healthy scenario's overlay."""
+    out.write_text(yaml.safe_dump(catalog(["healthy"])[0].serve_config(PROJECT_ROOT)))
     return out
 
 
@@ -88,12 +88,10 @@ async def tokens_per_second(base_url: str, concurrency: int, rounds: int) -> tup
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", type=Path,
-                        default=PROJECT_ROOT / "serving" / "configs" / "embedded-cpu.yaml")
     parser.add_argument("--skip-cold-start", action="store_true")
     args = parser.parse_args()
     settings = Settings()
-    config = fixed_two_replicas(args.config, Path("/tmp/cluster-eval-bench-config.yaml"))
+    config = fixed_two_replicas(Path("/tmp/cluster-eval-bench-config.yaml"))
 
     head_started = time.monotonic()
     started_head = stack.start_local_head(settings)

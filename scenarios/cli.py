@@ -48,7 +48,7 @@ def run_command(
     runs = []
     for scenario in catalog(names or None):
         for repetition in range(1, repetitions + 1):
-            run = run_scenario(scenario, repetition, db=db, out_dir=out_dir, settings=settings)
+            run = run_scenario(scenario, repetition, db=db, out_dir=out_dir)
             record(db, [run])
             runs.append(run)
             print(f"{scenario.name} #{repetition}: {run.state} in {run.wall_s:.0f} s — "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from cluster_eval.settings import PROJECT_ROOT, Settings
+from cluster_eval.settings import PROJECT_ROOT
 from scenarios.model import CHECKS, Scenario
 
 VERDICTS_SQL = (Path(__file__).parent / "sql" / "verdicts.sql").read_text()
@@ -73,7 +73,7 @@ def read_verdicts(db: Path, run_id: str, scenario: Scenario) -> list[Verdict]:
 
 
 def run_scenario(
-    scenario: Scenario, repetition: int, *, db: Path, out_dir: Path, settings: Settings
+    scenario: Scenario, repetition: int, *, db: Path, out_dir: Path
 ) -> ScenarioRun:
     """One scenario run: write its serve config, run the flow, read the verdicts."""
     from flows.cluster_eval import cluster_eval

@@ -16,9 +16,6 @@ import yaml
 
 from cluster_eval.settings import PROJECT_ROOT, Settings
 
-EMBEDDED_CONFIG = PROJECT_ROOT / "serving" / "configs" / "embedded-cpu.yaml"
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
-
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
@@ -49,11 +46,10 @@ class RunningStack:
 
 
 def two_replica_config(target: Path) -> Path:
-    """The embedded config with autoscaling held at two replicas, so tests see both."""
-    config = yaml.safe_load(EMBEDDED_CONFIG.read_text())
-    deployment = config["applications"][0]["deployments"][0]
-    deployment["autoscaling_config"]["min_replicas"] = 2
-    target.write_text(yaml.safe_dump(config))
+    """The embedded config held at two replicas (the healthy scenario's overlay)."""
+    from scenarios.model import catalog
+
+    target.write_text(yaml.safe_dump(catalog(["healthy"])[0].serve_config(PROJECT_ROOT)))
     return target
 
 

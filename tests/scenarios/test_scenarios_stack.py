@@ -17,7 +17,7 @@ pytestmark = pytest.mark.stack
 def scenario_runs(stack, tmp_path_factory):
     out = tmp_path_factory.mktemp("scenarios")
     db = out / "wh.duckdb"
-    runs = {s.name: run_scenario(s, 1, db=db, out_dir=out, settings=stack.settings)
+    runs = {s.name: run_scenario(s, 1, db=db, out_dir=out)
             for s in catalog(["healthy", "drifted-replica"])}
     record(db, list(runs.values()))
     # Leave the session stack as the other tests expect it (no fault).
