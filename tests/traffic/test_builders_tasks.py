@@ -15,13 +15,18 @@ from traffic.builders.gsm8k import gsm8k_reference
 from traffic.builders.tools import to_json_schema
 from traffic.format import TrafficRecord
 
-SHARED_DATA_DIR = Path("/work/shared/data")
+# CI clones the repo with shared/ beside it; this workplace also mounts it at /work.
+SHARED_DATA_DIR = next(
+    (p for p in (Path(__file__).resolve().parents[3] / "shared" / "data",
+                 Path("/work/shared/data")) if p.is_dir()),
+    Path(__file__).resolve().parents[3] / "shared" / "data",
+)
 DATA_DIRS = [
     pytest.param(SHIPPED_DATA_DIR, id="shipped"),
     pytest.param(
         SHARED_DATA_DIR,
         id="shared",
-        marks=pytest.mark.skipif(not SHARED_DATA_DIR.is_dir(), reason="no /work/shared/data"),
+        marks=pytest.mark.skipif(not SHARED_DATA_DIR.is_dir(), reason="no shared/data"),
     ),
 ]
 _POOLS: dict[Path, TaskPool] = {}
