@@ -48,7 +48,8 @@ def markdown(runs: list[ScenarioRun]) -> str:
         "Each cell: the statuses seen, how many repetitions matched the expectation, and the "
         "observed value behind the verdict (the failing one, or the closest call). ◀ marks "
         "the check the scenario's fault targets (expected FAIL); every other cell expects "
-        "pass. ✗ marks a cell that missed its expectation.",
+        "pass, or insufficient where the scenario sends no traffic of the kind that check "
+        "judges (its `not_exercised` list). ✗ marks a cell that missed its expectation.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from checks.compute import CHECKS
 from scenarios.errors import ScenarioError
@@ -50,11 +50,22 @@ class Scenario(BaseModel):
     signal: Literal["quality", "latency", "errors"] = Field(
         default="quality", description="Which side of the check carries the fault's signal."
     )
+    not_exercised: list[Literal[CHECKS]] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="Checks this scenario sends no traffic for (e.g. replica_skew without "
+        "golden rounds): expected 'insufficient', never a silent pass.",
+    )
     base_config: str = "serving/configs/embedded-cpu.yaml"
     serve: ServeOverlay = Field(default_factory=ServeOverlay)
     traffic: str = Field(description="Workload spec or traffic file, relative to the repo.")
     thresholds: str | None = None
     flow: FlowParameters = Field(default_factory=FlowParameters)
+
+    @model_validator(mode="after")
+    def _target_is_exercised(self) -> Scenario:
+        if self.catches is not None and self.catches in self.not_exercised:
+            raise ValueError(f"not_exercised lists {self.catches!r}, the check it must fail")
+        return self
 
     def serve_config(self, root: Path) -> dict[str, Any]:
         """The base ServeConfigV2 with this scenario's overlay applied."""

@@ -52,7 +52,11 @@ class ScenarioRun:
 
 
 def expected_status(scenario: Scenario, check: str) -> str:
-    return "fail" if scenario.catches == check else "pass"
+    """``fail`` for the check the fault targets; ``insufficient`` for a check the
+    scenario gives no traffic to judge (its ``not_exercised`` list); else ``pass``."""
+    if scenario.catches == check:
+        return "fail"
+    return "insufficient" if check in scenario.not_exercised else "pass"
 
 
 def read_verdicts(db: Path, run_id: str, scenario: Scenario) -> list[Verdict]:

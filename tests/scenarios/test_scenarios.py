@@ -8,7 +8,7 @@ from cluster_eval.settings import PROJECT_ROOT
 from scenarios.errors import ScenarioError
 from scenarios.matrix import is_diagonal, markdown
 from scenarios.model import CHECKS, catalog, load_scenario
-from scenarios.runner import ScenarioRun, Verdict, read_verdicts
+from scenarios.runner import ScenarioRun, Verdict, expected_status, read_verdicts
 from traffic.builders.spec import load_spec
 from warehouse import opened
 
@@ -97,3 +97,20 @@ def test_the_matrix_marks_the_targeted_check_and_every_miss():
     assert "FAIL/pass 1/2 (-0.20) ✗ ◀" in table
     assert "| 1/2 |" in table
     assert not is_diagonal(runs) and is_diagonal(runs[:2])
+
+
+def test_a_check_the_scenario_sends_no_traffic_for_is_expected_insufficient():
+    burst = catalog(["burst-mix"])[0]
+    assert burst.flow.golden_rounds == 0 and burst.not_exercised == ["replica_skew"]
+    assert expected_status(burst, "replica_skew") == "insufficient"
+    assert expected_status(burst, "traffic_pattern_drift") == "fail"
+    assert expected_status(burst, "tenant_fairness") == "pass"
+    assert Verdict("replica_skew", "insufficient", "insufficient").as_expected
+    assert not Verdict("replica_skew", "pass", "insufficient").as_expected
+
+
+def test_every_scenario_without_golden_rounds_says_replica_skew_is_not_exercised():
+    for scenario in catalog():
+        if scenario.flow.golden_rounds == 0:
+            assert "replica_skew" in scenario.not_exercised, scenario.name
+        assert scenario.catches not in scenario.not_exercised, scenario.name
