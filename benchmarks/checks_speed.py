@@ -151,10 +151,14 @@ def pandas_checks(spans: pd.DataFrame, scores: pd.DataFrame, telemetry: pd.DataF
 
     k = t.kv_cache_eviction
     ratio = sq["cached_tokens"] / sq["prompt_tokens"]
-    sq["bucket"] = np.select([ratio > k.kv_high, ratio > k.kv_medium], ["high", "medium"], "low")
-    by_len = sq.assign(bucket="len_d" + (pd.qcut(sq["prompt_tokens"].rank(method="first"), 10,
+    # quality adjusted for request class (the set of rubrics that apply)
+    request_class = sum((sq[r].notna().astype(int) << i) for i, r in enumerate(RUBRICS))
+    kv = sq.assign(quality=sq["quality"] - sq.groupby(request_class)["quality"].transform("mean")
+                   + sq["quality"].mean())
+    kv["bucket"] = np.select([ratio > k.kv_high, ratio > k.kv_medium], ["high", "medium"], "low")
+    by_len = kv.assign(bucket="len_d" + (pd.qcut(kv["prompt_tokens"].rank(method="first"), 10,
                                                  labels=False) + 1).astype(str))
-    out["kv_cache_eviction"] = pd.concat([_compare(sq, min_n, "high"),
+    out["kv_cache_eviction"] = pd.concat([_compare(kv, min_n, "high"),
                                           _compare(by_len, min_n, None)])
 
     d = t.traffic_pattern_drift

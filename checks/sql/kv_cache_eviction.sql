@@ -10,7 +10,16 @@
 -- harder" from "evicted prompts are worse".
 INSERT INTO check_kv_cache_eviction BY NAME
 WITH with_ratio AS (
-    SELECT *,
+    -- quality adjusted for request class: the span's quality minus its class's mean,
+    -- plus the run's mean. Cache hits follow request classes (a shared RAG context or
+    -- system prompt belongs to one kind of request), so raw bucket means would compare
+    -- kinds of request, not cache states: a heavy-tenant run had cached grounded QA
+    -- 16 points above uncached JSON/math for that reason alone. Within a class the
+    -- adjustment changes nothing; a class found in one bucket only no longer moves it.
+    SELECT * EXCLUDE (quality),
+           quality AS raw_quality,
+           quality - avg(quality) OVER (PARTITION BY request_class)
+                   + avg(quality) OVER ()                           AS quality,
            CASE WHEN prompt_tokens > 0 THEN cached_tokens / prompt_tokens END AS hit_ratio
     FROM span_quality
 ),

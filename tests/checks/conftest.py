@@ -80,19 +80,21 @@ T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 class RunBuilder:
-    """Spans with a known quality (written as the completion score) plus telemetry."""
+    """Spans with a known quality (written as the completion score, or as the given
+    rubric scores) plus telemetry."""
 
     def __init__(self, tmp_path: Path, run_id: str = "run-1"):
         self.tmp_path = tmp_path
         self.run_id = run_id
         self.spans: list[dict[str, Any]] = []
         self.telemetry: list[dict[str, Any]] = []
-        self.quality: dict[str, float] = {}
+        self.scores: list[tuple[str, str, float]] = []
 
     def span(self, quality: float, *, at: float = 0.0, mode: str = "replay",
              tenant: str = "acme", replica: str | None = "rep-a", latency_ms: float = 100.0,
              prompt_tokens: int | None = 100, cached_tokens: int | None = 0,
-             status: str = "ok", intended: float | None = None) -> str:
+             status: str = "ok", intended: float | None = None,
+             rubrics: dict[str, float] | None = None) -> str:
         span_id = f"s{len(self.spans)}"
         self.spans.append({
             "span_id": span_id, "request_id": span_id, "mode": mode, "tenant_id": tenant,
@@ -102,7 +104,8 @@ class RunBuilder:
             "replica_id": replica, "prompt_tokens": prompt_tokens,
             "cached_tokens": cached_tokens, "request_body": "{}",
         })
-        self.quality[span_id] = quality
+        for rubric, score in (rubrics or {"completion": quality}).items():
+            self.scores.append((span_id, rubric, score))
         return span_id
 
     def sample(self, at: float, *, queue_depth: float, replicas: int = 1) -> None:
@@ -120,9 +123,8 @@ class RunBuilder:
                                          "queue_depth": 0.0}]).write_parquet(telemetry)
         load_run(db, RunInfo(run_id=self.run_id, started_at=T0), spans, telemetry)
         with connect(db) as con:
-            write_scores(con, self.run_id, pl.DataFrame({
-                "span_id": list(self.quality), "rubric": ["completion"] * len(self.quality),
-                "score": list(self.quality.values())}))
+            write_scores(con, self.run_id, pl.DataFrame(
+                self.scores, schema=["span_id", "rubric", "score"], orient="row"))
         return db
 
 

@@ -127,6 +127,24 @@ def test_kv_cache_eviction(run_builder):
     assert deciles["len_d7"]["mean_quality"] == pytest.approx(0.5)  # the 400-token prompts
 
 
+def test_kv_cache_eviction_compares_within_request_classes(run_builder):
+    # JSON requests always hit a shared cached prefix, math ones never: raw bucket
+    # means differ by 0.6 although no request did worse for a cache state
+    for _ in range(6):
+        run_builder.span(0, prompt_tokens=100, cached_tokens=95,
+                         rubrics={"json_adherence": 1.0, "completion": 1.0})
+        run_builder.span(0, prompt_tokens=100, cached_tokens=0,
+                         rubrics={"reference_match": 0.2, "completion": 0.6})
+    got = rows(run_builder.load(), "kv_cache_eviction")
+    assert got["low"]["delta_mean"] == pytest.approx(0.0)
+    # ...while a class that is found in both buckets keeps its difference
+    for _ in range(6):
+        run_builder.span(0, prompt_tokens=100, cached_tokens=0,
+                         rubrics={"json_adherence": 0.0, "completion": 0.0})
+    got = rows(run_builder.load(), "kv_cache_eviction")
+    assert got["low"]["delta_mean"] < -0.3
+
+
 def test_kv_prompt_length_deciles_split_distinct_lengths_evenly(run_builder):
     for i in range(50):
         run_builder.span(1.0 if i < 45 else 0.0, prompt_tokens=100 + i)
