@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 import duckdb
+import yaml
 
 from checks.thresholds import Thresholds
 from warehouse.schema import transaction
@@ -35,10 +36,42 @@ def sql(name: str) -> str:
     return (resources.files("checks") / "sql" / f"{name}.sql").read_text()
 
 
-def check_params(check: str, run_id: str, thresholds: Thresholds) -> dict[str, Any]:
+def max_replicas(config_yaml: str | None) -> int | None:
+    """How far the served deployment could scale, from the run's ServeConfigV2 text.
+
+    The largest ``autoscaling_config.max_replicas`` (or fixed ``num_replicas``) among
+    the first application's deployments — the one the flow deploys and the sampler
+    counts replicas of. ``None`` when the config is missing or says neither.
+    """
+    try:
+        config = yaml.safe_load(config_yaml) if config_yaml else None
+    except yaml.YAMLError:
+        return None
+    apps = config.get("applications") if isinstance(config, dict) else None
+    if not apps or not isinstance(apps[0], dict):
+        return None
+    found = []
+    for deployment in apps[0].get("deployments") or []:
+        autoscaling = deployment.get("autoscaling_config") or {}
+        value = autoscaling.get("max_replicas", deployment.get("num_replicas"))
+        if isinstance(value, int):
+            found.append(value)
+    return max(found) if found else None
+
+
+def run_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
+    """Facts of the run the checks bind besides thresholds: ``max_replicas``."""
+    row = con.execute("SELECT config FROM runs WHERE run_id = $run_id",
+                      {"run_id": run_id}).fetchall()
+    return {"max_replicas": max_replicas(row[0][0] if row else None)}
+
+
+def check_params(check: str, run_id: str, thresholds: Thresholds,
+                 facts: dict[str, Any] | None = None) -> dict[str, Any]:
     """The values a check's SQL binds: exactly the ``$names`` it uses."""
     available: dict[str, Any] = {"run_id": run_id, "min_samples": thresholds.min_samples,
                                  "significance_z": thresholds.significance_z,
+                                 "max_replicas": None, **(facts or {}),
                                  **getattr(thresholds, check).model_dump()}
     return {name: available[name] for name in set(_PARAM.findall(_COMMENT.sub("", sql(check))))}
 
@@ -52,9 +85,10 @@ def prepare(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 def run_checks(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds) -> None:
     """Compute all five checks for ``run_id`` (scores must be loaded) into ``check_*``."""
     prepare(con, run_id)
+    facts = run_facts(con, run_id)
     with transaction(con):
         for check in CHECKS:
             # identifier from the fixed CHECKS tuple, quoted; the value is bound
             con.execute(f'DELETE FROM "check_{check}" WHERE run_id = $run_id',
                         {"run_id": run_id})
-            con.execute(sql(check), check_params(check, run_id, thresholds))
+            con.execute(sql(check), check_params(check, run_id, thresholds, facts))

@@ -94,7 +94,9 @@ def rules(t: Thresholds) -> list[Rule]:
         # the median sits between them, and only the worse one is the finding.
         Rule("replica_skew", "delta_mean", -skew, None, skew, _replica),
         # Bucket drops are judged at their optimistic end (delta + z * SE).
-        Rule("autoscaling_lag", "delta_mean_upper", -lag, None, lag, _drop("bucket")),
+        # 'at_capacity': saturated at the deployment's replica ceiling, not a lag
+        Rule("autoscaling_lag", "delta_mean_upper", -lag, None, lag, _drop("bucket"),
+             skip_buckets=("unknown", "at_capacity")),
         # prompt-length deciles are diagnostic: long prompts may be harder by nature
         Rule("kv_cache_eviction", "delta_mean_upper", -kv, None, kv, _drop("bucket"),
              where=(("insufficient", False), ("dimension", "cache_hit"))),
@@ -103,7 +105,7 @@ def rules(t: Thresholds) -> list[Rule]:
         # Errors and timeouts, judged at their pessimistic-for-the-alarm end
         # (delta - z * SE): the sharp signal of a burst the cluster did not absorb.
         Rule("autoscaling_lag", "delta_error_rate_lower", None, errors, errors,
-             _errors("bucket")),
+             _errors("bucket"), skip_buckets=("unknown", "at_capacity")),
         Rule("kv_cache_eviction", "delta_error_rate_lower", None, errors, errors,
              _errors("bucket"), where=(("insufficient", False), ("dimension", "cache_hit"))),
         Rule("traffic_pattern_drift", "delta_error_rate_lower", None, errors, errors,

@@ -4,6 +4,10 @@
 -- starting do not serve, so a high value means requests wait on scale-up.
 -- Reference: the idle bucket; when idle has too few spans (a busy night), the next
 -- sufficient bucket up (warm, then saturating), else the run aggregate.
+-- A loaded span that arrived while the deployment already ran $max_replicas replicas
+-- (its ServeConfig's autoscaling ceiling, or its fixed num_replicas) goes to
+-- 'at_capacity': the autoscaler could not add anything, so that is a capacity limit,
+-- judged by traffic_pattern_drift and tenant_fairness, not a lag. Reported, not judged.
 INSERT INTO check_autoscaling_lag BY NAME
 WITH run_telemetry AS (
     SELECT sampled_at, replica_count, queue_depth
@@ -12,6 +16,7 @@ WITH run_telemetry AS (
 ),
 arrivals AS (
     SELECT sq.*,
+           t.replica_count AS replicas_at_arrival,
            CASE WHEN t.replica_count > 0 THEN t.queue_depth / t.replica_count
                 -- no replica running: any queued request waits on a cold start
                 WHEN t.queue_depth > 0 THEN 'infinity'::DOUBLE
@@ -26,6 +31,7 @@ labelled AS MATERIALIZED (  -- read three times below
     SELECT *,
            CASE WHEN saturation IS NULL          THEN 'unknown'  -- sent before any sample
                 WHEN saturation < $warm_at       THEN 'idle'
+                WHEN replicas_at_arrival >= $max_replicas THEN 'at_capacity'
                 WHEN saturation < $saturating_at THEN 'warm'
                 WHEN saturation < $scaling_at    THEN 'saturating'
                 ELSE 'scaling'

@@ -89,6 +89,7 @@ class RunBuilder:
         self.spans: list[dict[str, Any]] = []
         self.telemetry: list[dict[str, Any]] = []
         self.scores: list[tuple[str, str, float]] = []
+        self.config: dict[str, Any] | None = None  # the run's ServeConfigV2, if any
 
     def span(self, quality: float, *, at: float = 0.0, mode: str = "replay",
              tenant: str = "acme", replica: str | None = "rep-a", latency_ms: float = 100.0,
@@ -121,7 +122,8 @@ class RunBuilder:
         pl.DataFrame(self.spans).write_parquet(spans)
         pl.DataFrame(self.telemetry or [{"sampled_at": T0, "replica_count": 1,
                                          "queue_depth": 0.0}]).write_parquet(telemetry)
-        load_run(db, RunInfo(run_id=self.run_id, started_at=T0), spans, telemetry)
+        load_run(db, RunInfo(run_id=self.run_id, started_at=T0, config=self.config),
+                 spans, telemetry)
         with connect(db) as con:
             write_scores(con, self.run_id, pl.DataFrame(
                 self.scores, schema=["span_id", "rubric", "score"], orient="row"))

@@ -78,6 +78,54 @@ def test_autoscaling_lag(run_builder):
     assert got["scaling"]["mean_saturation"] == pytest.approx(20)
 
 
+def _serve_config(deployment: dict) -> dict:
+    return {"applications": [{"name": "llm", "import_path": "serving.app:build",
+                              "deployments": [{"name": "LLMReplica", **deployment}]}]}
+
+
+def test_autoscaling_lag_sets_apart_saturation_at_the_replica_ceiling(run_builder):
+    run_builder.config = _serve_config({"autoscaling_config": {"min_replicas": 1,
+                                                                "max_replicas": 2}})
+    run_builder.sample(0, queue_depth=1, replicas=1)     # idle
+    run_builder.sample(10, queue_depth=30, replicas=1)   # scaling: could still grow
+    run_builder.sample(20, queue_depth=60, replicas=2)   # saturated at max_replicas
+    for i in range(6):
+        run_builder.span(1.0, at=1 + i)
+        run_builder.span(0.2, at=11 + i)
+        run_builder.span(0.0, at=21 + i, status="timeout")
+    got = rows(run_builder.load(), "autoscaling_lag")
+    assert {b: r["n"] for b, r in got.items() if r["n"]} == {
+        "idle": 6, "scaling": 6, "at_capacity": 6}
+    assert got["scaling"]["delta_mean"] == pytest.approx(-0.8)
+    assert got["at_capacity"]["error_rate"] == 1.0
+
+
+def test_a_fixed_size_deployment_has_no_autoscaling_lag_to_judge(run_builder):
+    run_builder.config = _serve_config({"num_replicas": 2})
+    run_builder.sample(0, queue_depth=1, replicas=2)
+    run_builder.sample(10, queue_depth=60, replicas=2)
+    for i in range(6):
+        run_builder.span(1.0, at=1 + i)
+        run_builder.span(0.0, at=11 + i, status="timeout")
+    got = rows(run_builder.load(), "autoscaling_lag")
+    assert got["at_capacity"]["n"] == 6 and got["scaling"]["n"] == 0
+
+
+def test_max_replicas_comes_from_the_first_applications_deployments():
+    import yaml
+
+    from checks.compute import max_replicas
+
+    def text(deployment):
+        return yaml.safe_dump(_serve_config(deployment))
+
+    assert max_replicas(text({"autoscaling_config": {"max_replicas": 4}})) == 4
+    assert max_replicas(text({"num_replicas": 3})) == 3
+    assert max_replicas(text({})) is None
+    assert max_replicas(None) is None
+    assert max_replicas("applications: [") is None
+
+
 def test_autoscaling_lag_marks_empty_and_small_buckets(run_builder):
     run_builder.sample(0, queue_depth=0, replicas=1)
     run_builder.sample(10, queue_depth=100, replicas=1)

@@ -134,3 +134,19 @@ def test_a_burst_of_timeouts_fails_on_errors_even_when_mean_quality_is_inconclus
     assert breach.metric == "delta_error_rate_lower"
     assert "autoscaling_lag: bucket 'saturating' error/timeout rate 25% is 25% above the " \
            "'idle' bucket reference 0% (allowed 5%, n=40)" in result.message
+
+
+def test_saturation_at_the_replica_ceiling_is_reported_not_judged_as_lag(run_builder):
+    run_builder.config = {"applications": [{"name": "llm", "import_path": "x:y",
+                                            "deployments": [{"name": "d", "num_replicas": 2}]}]}
+    run_builder.sample(0, queue_depth=1, replicas=2)
+    run_builder.sample(10, queue_depth=60, replicas=2)
+    for i in range(6):
+        run_builder.span(0.9, at=1 + i)
+        run_builder.span(0.0, at=11 + i, status="timeout")
+    result = evaluate(run_builder.load(), Thresholds(min_samples=5))
+    assert not [b for b in result.breaches if b.check == "autoscaling_lag"], result.message
+    # the same timeouts with room to scale are a lag
+    run_builder.config = None
+    result = evaluate(run_builder.load(), Thresholds(min_samples=5))
+    assert {(b.check, b.bucket) for b in result.breaches} >= {("autoscaling_lag", "scaling")}
