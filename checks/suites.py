@@ -70,16 +70,20 @@ def _replica(row: Row, allowed: float) -> str:
             f"{row['ref_mean_quality']:.2f} (allowed {allowed:.2f})")
 
 
+def _tenant_reference(row: Row) -> str:
+    return "the other tenants' median" if row["reference"] == "other_tenants" else "the aggregate"
+
+
 def _tenant_latency(row: Row, allowed: float) -> str:
     return (f"tenant '{row['bucket']}' p99 latency {row['p99_latency_ms']:.0f} ms is "
-            f"{row['p99_latency_ratio']:.2f}x the aggregate p99 "
+            f"{row['p99_latency_ratio']:.2f}x {_tenant_reference(row)} p99 "
             f"{row['ref_p99_latency_ms']:.0f} ms (allowed {allowed:.2f}x)")
 
 
 def _tenant_tail(row: Row, allowed: float) -> str:
     return (f"tenant '{row['bucket']}' p05 quality {row['p05_quality']:.2f} is "
-            f"{-row['delta_p05']:.2f} below the aggregate p05 {row['ref_p05_quality']:.2f} "
-            f"(allowed {allowed:.2f})")
+            f"{-row['delta_p05']:.2f} below {_tenant_reference(row)} p05 "
+            f"{row['ref_p05_quality']:.2f} (allowed {allowed:.2f})")
 
 
 def rules(t: Thresholds) -> list[Rule]:
