@@ -19,6 +19,7 @@ class ReplicaFaults:
     drift: list[Fault] = field(default_factory=list)
     error: list[Fault] = field(default_factory=list)
     latency: list[Fault] = field(default_factory=list)
+    priority: list[Fault] = field(default_factory=list)
 
     @classmethod
     def resolve(cls, config: UserConfig, *, rank: int | None, replica_id: str) -> ReplicaFaults:
@@ -27,11 +28,12 @@ class ReplicaFaults:
             drift=[f for f in mine if f.kind == "drift"],
             error=[f for f in mine if f.kind == "error"],
             latency=[f for f in mine if f.kind == "latency"],
+            priority=[f for f in mine if f.kind == "priority"],
         )
 
     @property
     def kinds(self) -> list[str]:
-        return [k for k in ("drift", "error", "latency") if getattr(self, k)]
+        return [k for k in ("drift", "error", "latency", "priority") if getattr(self, k)]
 
     def version_label(self, config_version: str) -> str:
         """``x-config-version``: the version, plus every active fault kind."""
@@ -43,11 +45,14 @@ class ReplicaFaults:
     def should_fail(self, rng: random.Random) -> bool:
         return any(rng.random() < f.error_rate for f in self.error)
 
-    def rewrite(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The request as a drifted replica would see it."""
-        if not self.drift:
+    def rewrite(self, body: dict[str, Any], tenant: str | None = None) -> dict[str, Any]:
+        """The request as a drifted (or tenant-ranking) replica would see it."""
+        ranked = [f for f in self.priority if tenant is not None and f.tenant == tenant]
+        if not self.drift and not ranked:
             return body
         body = dict(body)
+        for fault in ranked:
+            body["priority"] = fault.priority
         for fault in self.drift:
             if fault.temperature is not None:
                 body["temperature"] = fault.temperature

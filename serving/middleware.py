@@ -92,7 +92,7 @@ class TelemetryMiddleware:
             if faults.error and faults.should_fail(rt.rng):
                 await _send_injected_503(send, telemetry.arrival_headers(arrival))
                 return
-            body = _rewrite(body, rt.config, faults)
+            body = _rewrite(body, rt.config, faults, _tenant(scope))
             replay_receive, disconnected = _replaying(body, receive)
             await _run_until_disconnect(
                 self.app(scope, replay_receive, _Responder(send, arrival, watch)), disconnected
@@ -102,14 +102,22 @@ class TelemetryMiddleware:
             rt.engine.close_watch(watch)
 
 
-def _rewrite(body: bytes, config: UserConfig, faults: ReplicaFaults) -> bytes:
+def _tenant(scope: Scope) -> str | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"x-tenant-id":
+            return value.decode("latin-1")
+    return None
+
+
+def _rewrite(body: bytes, config: UserConfig, faults: ReplicaFaults,
+             tenant: str | None = None) -> bytes:
     try:
         request = json.loads(body)
     except ValueError:
         return body  # vLLM answers malformed JSON with its own 400
     if not isinstance(request, dict):
         return body
-    rewritten = faults.rewrite(apply_sampling_defaults(request, config))
+    rewritten = faults.rewrite(apply_sampling_defaults(request, config), tenant)
     return body if rewritten is request else json.dumps(rewritten).encode()
 
 

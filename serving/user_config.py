@@ -28,12 +28,15 @@ class Fault(BaseModel):
 
     ``drift`` rewrites requests before the engine sees them: forced temperature, an
     injected system prompt, truncated ``max_tokens``. ``error`` answers a fraction of
-    requests with 503. ``latency`` sleeps before serving.
+    requests with 503. ``latency`` sleeps before serving. ``priority`` gives one
+    tenant's requests (``x-tenant-id``) a vLLM scheduling priority (higher = later), the
+    way a platform ranks tenants; it needs the engine started with
+    ``scheduling_policy: priority``.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["drift", "error", "latency"]
+    kind: Literal["drift", "error", "latency", "priority"]
     replica_rank: int | None = Field(default=None, ge=0, description="Target by Serve rank.")
     replica_id: str | None = Field(default=None, description="Target by Serve replica id.")
     all_replicas: bool = Field(default=False, description="Target every replica.")
@@ -45,6 +48,9 @@ class Fault(BaseModel):
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     # latency
     latency_s: float = Field(default=0.0, ge=0.0, le=120.0)
+    # priority
+    tenant: str | None = Field(default=None, description="Tenant id (x-tenant-id) it applies to.")
+    priority: int = Field(default=0, description="vLLM priority; higher is scheduled later.")
 
     @model_validator(mode="after")
     def _one_target(self) -> Fault:
@@ -59,6 +65,8 @@ class Fault(BaseModel):
             raise ValueError("an error fault needs error_rate > 0")
         if self.kind == "latency" and self.latency_s == 0.0:
             raise ValueError("a latency fault needs latency_s > 0")
+        if self.kind == "priority" and (not self.tenant or self.priority == 0):
+            raise ValueError("a priority fault needs a tenant and a priority other than 0")
         return self
 
     def targets(self, *, rank: int | None, replica_id: str) -> bool:

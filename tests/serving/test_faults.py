@@ -63,6 +63,8 @@ def test_an_error_fault_fails_about_its_rate():
         ({"kind": "error", "replica_rank": 0}, "error_rate"),
         ({"kind": "latency", "replica_rank": 0, "replica_id": "x", "latency_s": 1}, "exactly one"),
         ({"kind": "melt", "replica_rank": 0}, "drift"),
+        ({"kind": "priority", "all_replicas": True, "priority": 5}, "needs a tenant"),
+        ({"kind": "priority", "all_replicas": True, "tenant": "t"}, "needs a tenant"),
     ],
 )
 def test_malformed_faults_are_rejected_with_the_reason(fault, message):

@@ -132,6 +132,18 @@ async def test_sampling_defaults_and_drift_reach_the_engine_rewritten():
     assert response.headers["x-config-version"] == "0+fault:drift"
 
 
+async def test_a_priority_fault_ranks_one_tenants_requests_behind_the_others():
+    client, inner, _ = make({"faults": [{"kind": "priority", "all_replicas": True,
+                                         "tenant": "small", "priority": 10}]})
+    response = await client.post("/v1/chat/completions", json=CHAT,
+                                  headers={"x-tenant-id": "small"})
+    assert inner.seen[-1]["priority"] == 10
+    assert response.headers["x-config-version"] == "0+fault:priority"
+    await client.post("/v1/chat/completions", json=CHAT, headers={"x-tenant-id": "big"})
+    await client.post("/v1/chat/completions", json=CHAT)
+    assert "priority" not in inner.seen[-2] and "priority" not in inner.seen[-1]
+
+
 async def test_an_error_fault_answers_503_with_telemetry_and_never_reaches_the_engine():
     client, inner, runtime = make({"faults": [{"kind": "error", "all_replicas": True,
                                                "error_rate": 1.0}]})
