@@ -152,7 +152,7 @@ def pandas_checks(spans: pd.DataFrame, scores: pd.DataFrame, telemetry: pd.DataF
     k = t.kv_cache_eviction
     ratio = sq["cached_tokens"] / sq["prompt_tokens"]
     # quality adjusted for request class (the set of rubrics that apply)
-    request_class = sum((sq[r].notna().astype(int) << i) for i, r in enumerate(RUBRICS))
+    request_class = sum(sq[r].notna().astype(int) * 2**i for i, r in enumerate(RUBRICS))
     kv = sq.assign(quality=sq["quality"] - sq.groupby(request_class)["quality"].transform("mean")
                    + sq["quality"].mean())
     kv["bucket"] = np.select([ratio > k.kv_high, ratio > k.kv_medium], ["high", "medium"], "low")
