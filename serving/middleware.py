@@ -92,7 +92,9 @@ class TelemetryMiddleware:
             if faults.error and faults.should_fail(rt.rng):
                 await _send_injected_503(send, telemetry.arrival_headers(arrival))
                 return
-            body = _rewrite(body, rt.config, faults, _tenant(scope))
+            tenant = _header(scope, b"x-tenant-id") if faults.priority else None
+            body = _rewrite(body, rt.config, faults,
+                            tenant.decode("latin-1") if tenant is not None else None)
             replay_receive, disconnected = _replaying(body, receive)
             await _run_until_disconnect(
                 self.app(scope, replay_receive, _Responder(send, arrival, watch)), disconnected
@@ -100,13 +102,6 @@ class TelemetryMiddleware:
         finally:
             rt.in_flight -= 1
             rt.engine.close_watch(watch)
-
-
-def _tenant(scope: Scope) -> str | None:
-    for name, value in scope.get("headers") or ():
-        if name == b"x-tenant-id":
-            return value.decode("latin-1")
-    return None
 
 
 def _rewrite(body: bytes, config: UserConfig, faults: ReplicaFaults,

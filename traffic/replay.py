@@ -242,7 +242,6 @@ class _IdleCollector:
         self.enabled, self.young, self.overdue = enabled, young, overdue
         self.per_object_s = 3e-7  # of the last pass; a first guess until one is measured
         self.margin_s = 0.0003
-        self.passes = 0
 
     def __enter__(self) -> _IdleCollector:
         if self.enabled:
@@ -272,7 +271,6 @@ class _IdleCollector:
         gc.collect(0)
         gc.freeze()
         self.per_object_s = (time.perf_counter() - started) / pending
-        self.passes += 1
 
 
 class _RequestBuilder:
