@@ -41,10 +41,16 @@ class Rule:
         return self.min_value
 
 
+def _reference(row: Row, noun: str) -> str:
+    """How a bucket check's message names what the bucket was compared with."""
+    if row["reference"] == "aggregate":
+        return "run aggregate"
+    return f"'{row['reference']}' {noun} reference"
+
+
 def _drop(noun: str) -> Callable[[Row, float], str]:
     def describe(row: Row, allowed: float) -> str:
-        ref = ("run aggregate" if row["reference"] == "aggregate"
-               else f"'{row['reference']}' {noun} reference")
+        ref = _reference(row, noun)
         noise = row.get("se_delta_mean")
         margin = f" ± {noise:.2f}" if noise else ""
         return (f"{noun} '{row['bucket']}' mean quality {row['mean_quality']:.2f} is "
@@ -55,8 +61,7 @@ def _drop(noun: str) -> Callable[[Row, float], str]:
 
 def _errors(noun: str) -> Callable[[Row, float], str]:
     def describe(row: Row, allowed: float) -> str:
-        ref = ("run aggregate" if row["reference"] == "aggregate"
-               else f"'{row['reference']}' {noun} reference")
+        ref = _reference(row, noun)
         return (f"{noun} '{row['bucket']}' error/timeout rate {row['error_rate']:.0%} is "
                 f"{row['delta_error_rate']:.0%} above the {ref} {row['ref_error_rate']:.0%} "
                 f"(allowed {allowed:.0%}, n={row['n']})")

@@ -16,10 +16,8 @@ WITH with_ratio AS (
     -- kinds of request, not cache states: a heavy-tenant run had cached grounded QA
     -- 16 points above uncached JSON/math for that reason alone. Within a class the
     -- adjustment changes nothing; a class found in one bucket only no longer moves it.
-    SELECT * EXCLUDE (quality),
-           quality AS raw_quality,
-           quality - avg(quality) OVER (PARTITION BY request_class)
-                   + avg(quality) OVER ()                           AS quality,
+    SELECT * REPLACE (quality - avg(quality) OVER (PARTITION BY request_class)
+                              + avg(quality) OVER () AS quality),
            CASE WHEN prompt_tokens > 0 THEN cached_tokens / prompt_tokens END AS hit_ratio
     FROM span_quality
 ),
