@@ -62,7 +62,7 @@ CREATE TABLE check_tenant_fairness (
     reference VARCHAR,       -- what the deltas compare against: a bucket, 'aggregate', 'cohort_median'
     ref_mean_quality DOUBLE, ref_p05_quality DOUBLE, delta_mean DOUBLE, delta_p05 DOUBLE,
     ref_p99_latency_ms DOUBLE,  -- aggregate p99 latency of the run
-    p99_latency_ratio DOUBLE    -- tenant p99 / aggregate p99
+    p99_latency_ratio DOUBLE    -- tenant p99 / reference p99 (other tenants' median; docs/checks.md)
 );
 
 -- One row per (check, bucket, expectation) the gate evaluated.
