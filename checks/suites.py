@@ -109,8 +109,9 @@ def rules(t: Thresholds) -> list[Rule]:
         # prompt-length deciles are diagnostic: long prompts may be harder by nature
         Rule("kv_cache_eviction", "delta_mean_upper", -kv, None, kv, _drop("bucket"),
              where=(("insufficient", False), ("dimension", "cache_hit"))),
+        # 'below_ceiling': load the autoscaler had room for, autoscaling_lag's to judge
         Rule("traffic_pattern_drift", "delta_mean_upper", -drift, None, drift,
-             _drop("pattern")),
+             _drop("pattern"), skip_buckets=("unknown", "below_ceiling")),
         # Errors and timeouts, judged at their pessimistic-for-the-alarm end
         # (delta - z * SE): the sharp signal of a burst the cluster did not absorb.
         Rule("autoscaling_lag", "delta_error_rate_lower", None, errors, errors,
@@ -118,7 +119,7 @@ def rules(t: Thresholds) -> list[Rule]:
         Rule("kv_cache_eviction", "delta_error_rate_lower", None, errors, errors,
              _errors("bucket"), where=(("insufficient", False), ("dimension", "cache_hit"))),
         Rule("traffic_pattern_drift", "delta_error_rate_lower", None, errors, errors,
-             _errors("pattern")),
+             _errors("pattern"), skip_buckets=("unknown", "below_ceiling")),
         Rule("tenant_fairness", "p99_latency_ratio", None, fair.max_p99_latency_ratio,
              fair.max_p99_latency_ratio, _tenant_latency),
         Rule("tenant_fairness", "delta_p05", -fair.max_tail_drop, None, fair.max_tail_drop,

@@ -10,6 +10,11 @@
 --   steady     otherwise (also windows without telemetry: nothing says otherwise)
 -- and every replayed span takes its window's label. Reference = steady (aggregate
 -- when steady is empty or insufficient).
+-- A burst or sustained span sent while the deployment ran fewer replicas than its
+-- ceiling ($max_replicas, from the run's ServeConfig) goes to 'below_ceiling': the
+-- autoscaler had room to absorb that load, so a loss there is autoscaling_lag's
+-- finding (it judges exactly those spans), not the pattern's. Reported, not judged:
+-- one loss, one owner, the mirror of autoscaling_lag's 'at_capacity'.
 --
 -- The captured traffic has no queue depth, only intended arrival times. Its offered
 -- load is estimated by Little's law, arrivals x mean latency / duration, per window
@@ -40,9 +45,19 @@ observed_windows AS (
     FROM run_telemetry
     GROUP BY window_no
 ),
-labelled AS MATERIALIZED (
-    SELECT r.*, coalesce(w.pattern, 'steady') AS bucket
+arrivals AS (
+    -- the replicas running when each span was sent (sample just before it)
+    SELECT r.*, t.replica_count AS replicas_at_arrival
     FROM replayed AS r
+    ASOF LEFT JOIN run_telemetry AS t ON r.sent_at >= t.sampled_at
+),
+labelled AS MATERIALIZED (
+    SELECT r.* EXCLUDE (replicas_at_arrival),
+           CASE WHEN coalesce(w.pattern, 'steady') <> 'steady'
+                 AND r.replicas_at_arrival < $max_replicas THEN 'below_ceiling'
+                ELSE coalesce(w.pattern, 'steady')
+           END AS bucket
+    FROM arrivals AS r
     CROSS JOIN origin AS o
     LEFT JOIN observed_windows AS w
            ON w.window_no = floor((epoch(r.sent_at) - epoch(o.t0)) / $window_s)

@@ -150,3 +150,34 @@ def test_saturation_at_the_replica_ceiling_is_reported_not_judged_as_lag(run_bui
     run_builder.config = None
     result = evaluate(run_builder.load(), Thresholds(min_samples=5))
     assert {(b.check, b.bucket) for b in result.breaches} >= {("autoscaling_lag", "scaling")}
+
+
+def _burst_of_timeouts(builder, *, replicas: int) -> None:
+    """Steady, then a 10-second window holding a queue spike and six timeouts."""
+    builder.config = {"applications": [{"name": "llm", "import_path": "x:y", "deployments": [
+        {"name": "d", "autoscaling_config": {"min_replicas": 1, "max_replicas": 2}}]}]}
+    for t in range(40):
+        builder.sample(t, queue_depth=30 if t == 25 else 1, replicas=replicas)
+    for i in range(12):
+        builder.span(0.9, at=1 + 1.5 * i)
+    for i in range(6):
+        builder.span(0.0, at=25.1 + i / 10, status="timeout", cached_tokens=None)
+
+
+@pytest.mark.parametrize(("replicas", "owner"), [(1, "autoscaling_lag"),
+                                                 (2, "traffic_pattern_drift")])
+def test_a_burst_loss_has_one_owner_the_autoscaler_or_the_pattern(run_builder, replicas,
+                                                                  owner):
+    """Below the replica ceiling the autoscaler had room: its lag owns the loss
+    (traffic_pattern_drift reports those spans as 'below_ceiling'). At the ceiling it
+    could add nothing: the burst owns it (autoscaling_lag reports 'at_capacity')."""
+    _burst_of_timeouts(run_builder, replicas=replicas)
+    thresholds = Thresholds(min_samples=5)
+    thresholds.traffic_pattern_drift.window_s = 10
+    result = evaluate(run_builder.load(), thresholds)
+    assert {b.check for b in result.breaches} == {owner}, result.message
+    with connect(run_builder.tmp_path / "w.duckdb") as con:
+        drift = dict(con.execute("SELECT bucket, n FROM check_traffic_pattern_drift "
+                                 "WHERE n > 0").fetchall())
+    assert drift == ({"steady": 12, "below_ceiling": 6} if replicas == 1
+                     else {"steady": 12, "burst": 6})
