@@ -158,7 +158,26 @@ def pandas_checks(spans: pd.DataFrame, scores: pd.DataFrame, telemetry: pd.DataF
     kv["bucket"] = np.select([ratio > k.kv_high, ratio > k.kv_medium], ["high", "medium"], "low")
     by_len = kv.assign(bucket="len_d" + (pd.qcut(kv["prompt_tokens"].rank(method="first"), 10,
                                                  labels=False) + 1).astype(str))
-    out["kv_cache_eviction"] = pd.concat([_compare(kv, min_n, "high"),
+    long = sq[sq["prompt_tokens"] >= k.min_shared_tokens]
+    messages = long["request_body"].map(lambda body: json.loads(body)["messages"])
+    earlier = messages.map(lambda m: json.dumps(m[:-1]))
+    last = messages.map(lambda m: json.dumps(m[-1]))
+    reuse = kv.loc[long.index].assign(
+        context_key=earlier, shared_tokens=long["prompt_tokens"] * earlier.str.len()
+        / (earlier.str.len() + last.str.len()),
+        first_token_at=long["sent_at"] + pd.to_timedelta(long["ttft_ms"], unit="ms"))
+    reuse = reuse[reuse["shared_tokens"] >= k.min_shared_tokens].sort_values("sent_at")
+    computed = reuse.groupby(["replica_id", "context_key"])["first_token_at"].transform(
+        lambda s: s.cummin().shift())
+    reuse["bucket"] = np.select(
+        [computed.isna() | (computed > reuse["sent_at"]), reuse["cached_tokens"].isna(),
+         reuse["cached_tokens"] >= 0.5 * reuse["shared_tokens"]],
+        ["first_use", "unknown", "retained"], "evicted")
+    by_reuse = _compare(reuse, min_n, "retained")
+    reused = reuse[reuse["bucket"].isin(["retained", "evicted"])]
+    if "evicted" in by_reuse.index:
+        by_reuse.loc["evicted", "evicted_share"] = (reused["bucket"] == "evicted").mean()
+    out["kv_cache_eviction"] = pd.concat([_compare(kv, min_n, "high"), by_reuse,
                                           _compare(by_len, min_n, None)])
 
     d = t.traffic_pattern_drift

@@ -28,7 +28,15 @@ SELECT 'bench' AS run_id,
        20 + (hash(i * 7) % 200) AS ttft_ms,
        CASE WHEN hash(i * 13) % 100 = 0 THEN 'timeout' ELSE 'ok' END AS status,
        50 + (hash(i * 3) % 4000) AS prompt_tokens,
-       (hash(i * 5) % 50) AS cached_tokens
+       (hash(i * 5) % 50) AS cached_tokens,
+       -- a fifth of the requests ask about one of 50 documents held in the system turn
+       -- (the contexts kv_cache_eviction follows), the rest are a bare question
+       CASE WHEN i % 5 = 0
+            THEN '{"model":"m","messages":[{"role":"system","content":"'
+                 || repeat('document ' || (i % 50) || ' ', 150)
+                 || '"},{"role":"user","content":"question ' || i || '"}]}'
+            ELSE '{"model":"m","messages":[{"role":"user","content":"question ' || i || '"}]}'
+       END AS request_body
 FROM range($n) AS t(i);
 
 UPDATE spans SET cached_tokens = (prompt_tokens * (hash(span_id) % 100) / 100)::BIGINT;

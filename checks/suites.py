@@ -91,10 +91,16 @@ def _tenant_tail(row: Row, allowed: float) -> str:
             f"{row['ref_p05_quality']:.2f} (allowed {allowed:.2f})")
 
 
+def _evicted_share(row: Row, allowed: float) -> str:
+    return (f"{row['evicted_share']:.0%} of the requests reusing a shared context their "
+            f"replica had computed found it evicted (allowed {allowed:.0%}, "
+            f"n={row['n']} evicted)")
+
+
 def rules(t: Thresholds) -> list[Rule]:
     skew = t.replica_skew.max_abs_delta_mean
     lag = t.autoscaling_lag.max_drop_mean
-    kv = t.kv_cache_eviction.max_drop_mean
+    kv = t.kv_cache_eviction
     drift = t.traffic_pattern_drift.max_drop_mean
     fair = t.tenant_fairness
     errors = t.max_error_rate_increase
@@ -107,7 +113,8 @@ def rules(t: Thresholds) -> list[Rule]:
         Rule("autoscaling_lag", "delta_mean_upper", -lag, None, lag, _drop("bucket"),
              skip_buckets=("unknown", "at_capacity")),
         # prompt-length deciles are diagnostic: long prompts may be harder by nature
-        Rule("kv_cache_eviction", "delta_mean_upper", -kv, None, kv, _drop("bucket"),
+        Rule("kv_cache_eviction", "delta_mean_upper", -kv.max_drop_mean, None,
+             kv.max_drop_mean, _drop("bucket"),
              where=(("insufficient", False), ("dimension", "cache_hit"))),
         # 'below_ceiling': load the autoscaler had room for, autoscaling_lag's to judge
         Rule("traffic_pattern_drift", "delta_mean_upper", -drift, None, drift,
@@ -118,6 +125,10 @@ def rules(t: Thresholds) -> list[Rule]:
              _errors("bucket"), skip_buckets=("unknown", "at_capacity")),
         Rule("kv_cache_eviction", "delta_error_rate_lower", None, errors, errors,
              _errors("bucket"), where=(("insufficient", False), ("dimension", "cache_hit"))),
+        # vLLM recomputes evicted blocks, so answers hold: the eviction itself is judged
+        Rule("kv_cache_eviction", "evicted_share", None, kv.max_evicted_share,
+             kv.max_evicted_share, _evicted_share,
+             where=(("insufficient", False), ("dimension", "prefix_reuse"))),
         Rule("traffic_pattern_drift", "delta_error_rate_lower", None, errors, errors,
              _errors("pattern"), skip_buckets=("unknown", "below_ceiling")),
         Rule("tenant_fairness", "p99_latency_ratio", None, fair.max_p99_latency_ratio,

@@ -43,6 +43,12 @@ class KvCacheEviction(_Section):
     kv_high: float = Field(default=0.85, ge=0, le=1)
     kv_medium: float = Field(default=0.55, ge=0, le=1)
     max_drop_mean: float = Field(default=0.05, ge=0, le=1, description="Allowed drop below high.")
+    min_shared_tokens: int = Field(
+        default=256, ge=1, description="Shortest shared context the prefix_reuse dimension follows."
+    )
+    max_evicted_share: float = Field(
+        default=0.5, ge=0, le=1, description="Allowed share of context reuses finding it evicted."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> KvCacheEviction:

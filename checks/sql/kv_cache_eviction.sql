@@ -4,7 +4,27 @@
 -- pressure. Buckets high (> $kv_high), medium (> $kv_medium), low; reference = high,
 -- or the aggregate when high is empty or insufficient. Requests without token counts
 -- (failures before the engine answered) go to 'unknown' and stay visible.
--- Second dimension, diagnostic: quality by prompt-length decile (len_d1 shortest ..
+-- Second dimension, judged on the eviction itself: prefix reuse. vLLM recomputes
+-- evicted blocks, so eviction rarely changes an answer (the cache_hit buckets stay
+-- level), and under memory pressure requests that kept their context queue for the
+-- same scarce blocks as those that lost it, so first-token times do not separate
+-- them either (kv-cache-pressure scenario: retained p50 TTFT above evicted). What
+-- the engine does report is how much of each prompt it reused. A request's shared
+-- context is what comes before its last message: system prompt, earlier turns, and
+-- tools (chat templates render them first); its size in tokens is estimated from its
+-- share of the request's characters. Requests with a shared context of
+-- >= $min_shared_tokens are followed:
+--   first_use  no earlier request with this context had its first token from this
+--              replica before this one was sent: nothing to reuse yet
+--   retained   the replica reused it: cached tokens >= half the context (blocks are
+--              cached whole, so a kept context shows up nearly in full)
+--   evicted    the replica had computed it and no longer had it
+--   unknown    failed before the engine reported cached tokens
+-- The 'evicted' row carries the judged fact, evicted_share = evicted / (retained +
+-- evicted); every row carries its TTFT and latency quantiles to read the cost. A context
+-- inside the last message (e.g. a RAG passage pasted before the question) is not
+-- followed: the shared part cannot be told from the question there.
+-- Third dimension, diagnostic: quality by prompt-length decile (len_d1 shortest ..
 -- len_d10 longest; a prompt's decile = 1 + the decile edges below its length, so
 -- equal lengths share a decile) against the aggregate, separating "long prompts are
 -- harder" from "evicted prompts are worse".
@@ -44,15 +64,69 @@ by_length AS MATERIALIZED (
     CROSS JOIN length_deciles AS d
     WHERE w.prompt_tokens IS NOT NULL
 ),
+shared_contexts AS (
+    -- only prompts long enough to hold a followed context are parsed
+    SELECT span_id,
+           list_slice(json_extract(request_body, '$.messages[*]'), 1, -2)::VARCHAR AS earlier,
+           json_extract(request_body, '$.tools')::VARCHAR                         AS tools,
+           json_extract(request_body, '$.messages[-1]')::VARCHAR                  AS last_message
+    FROM spans
+    WHERE run_id = $run_id AND prompt_tokens >= $min_shared_tokens
+),
+followed AS (
+    SELECT w.*,
+           hash(c.earlier, c.tools) AS context_key,
+           w.prompt_tokens * (length(c.earlier) + coalesce(length(c.tools), 0))
+             / (length(c.earlier) + coalesce(length(c.tools), 0) + length(c.last_message))
+             AS shared_tokens
+    FROM with_ratio AS w
+    JOIN shared_contexts AS c USING (span_id)
+    WHERE w.replica_id IS NOT NULL
+),
+reuse AS (
+    SELECT *,
+           -- when this replica first had the context computed (an earlier request's
+           -- first token), among requests sent before this one
+           min(epoch(sent_at) + ttft_ms / 1000) OVER (
+               PARTITION BY replica_id, context_key ORDER BY sent_at
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS computed_at
+    FROM followed
+    WHERE shared_tokens >= $min_shared_tokens
+),
+by_reuse AS MATERIALIZED (
+    SELECT *,
+           CASE WHEN computed_at IS NULL OR computed_at > epoch(sent_at) THEN 'first_use'
+                WHEN cached_tokens IS NULL                THEN 'unknown'
+                WHEN cached_tokens >= 0.5 * shared_tokens THEN 'retained'
+                ELSE 'evicted'
+           END AS bucket
+    FROM reuse
+),
+eviction AS (
+    SELECT 'evicted' AS bucket,
+           count(*) FILTER (WHERE bucket = 'evicted') / nullif(count(*), 0) AS evicted_share
+    FROM by_reuse
+    WHERE bucket IN ('retained', 'evicted')
+),
 hit_ratio AS (
     SELECT bucket, avg(hit_ratio) AS mean_hit_ratio FROM by_hit GROUP BY bucket
     UNION ALL
     SELECT bucket, avg(hit_ratio) FROM by_length GROUP BY bucket
+),
+reuse_hit_ratio AS (
+    SELECT bucket, avg(hit_ratio) AS mean_hit_ratio FROM by_reuse GROUP BY bucket
 )
 SELECT $run_id AS run_id, 'cache_hit' AS dimension, c.*, h.mean_hit_ratio
 FROM compare_buckets('by_hit', $min_samples, ['high', 'medium', 'low'], ['high'],
                      $significance_z) AS c
 LEFT JOIN hit_ratio AS h USING (bucket)
+UNION ALL BY NAME
+SELECT $run_id AS run_id, 'prefix_reuse' AS dimension, c.*, h.mean_hit_ratio,
+       e.evicted_share
+FROM compare_buckets('by_reuse', $min_samples, ['retained', 'evicted'], ['retained'],
+                     $significance_z) AS c
+LEFT JOIN reuse_hit_ratio AS h USING (bucket)
+LEFT JOIN eviction AS e USING (bucket)
 UNION ALL BY NAME
 SELECT $run_id AS run_id, 'prompt_length' AS dimension, c.*, h.mean_hit_ratio
 FROM compare_buckets('by_length', $min_samples, []::VARCHAR[], []::VARCHAR[], $significance_z) AS c

@@ -7,6 +7,7 @@ WITH judged AS (
     SELECT "check", bucket, expectation AS metric, observed, threshold, success,
            -- distance inside (positive) or past (negative) the threshold
            CASE WHEN expectation LIKE '%ratio' OR expectation LIKE '%error_rate%'
+                  OR expectation LIKE '%share'  -- upper bounds
                 THEN threshold - observed
                 WHEN "check" = 'replica_skew' THEN abs(threshold) - abs(observed)
                 ELSE observed - threshold END AS margin

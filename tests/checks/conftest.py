@@ -95,15 +95,17 @@ class RunBuilder:
              tenant: str = "acme", replica: str | None = "rep-a", latency_ms: float = 100.0,
              prompt_tokens: int | None = 100, cached_tokens: int | None = 0,
              status: str = "ok", intended: float | None = None,
-             rubrics: dict[str, float] | None = None) -> str:
+             rubrics: dict[str, float] | None = None,
+             body: dict[str, Any] | None = None, ttft_ms: float | None = None) -> str:
         span_id = f"s{len(self.spans)}"
         self.spans.append({
             "span_id": span_id, "request_id": span_id, "mode": mode, "tenant_id": tenant,
             "intended_at": T0 + timedelta(seconds=at if intended is None else intended),
             "sent_at": T0 + timedelta(seconds=at), "latency_ms": latency_ms,
-            "ttft_ms": latency_ms / 4, "status": status, "finish_reason": "stop",
+            "ttft_ms": latency_ms / 4 if ttft_ms is None else ttft_ms,
+            "status": status, "finish_reason": "stop",
             "replica_id": replica, "prompt_tokens": prompt_tokens,
-            "cached_tokens": cached_tokens, "request_body": "{}",
+            "cached_tokens": cached_tokens, "request_body": json.dumps(body or {}),
         })
         for rubric, score in (rubrics or {"completion": quality}).items():
             self.scores.append((span_id, rubric, score))

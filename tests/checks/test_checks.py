@@ -213,6 +213,53 @@ def test_kv_cache_eviction_falls_back_to_aggregate_without_high(run_builder):
     assert got["medium"]["delta_mean"] == pytest.approx(-0.2)
 
 
+def document_question(document: str, question: str = "Who?") -> dict:
+    """A request whose shared context (the system turn) is ``document``."""
+    return {"messages": [{"role": "system", "content": document},
+                         {"role": "user", "content": question}]}
+
+
+def reuse_rows(db) -> dict[str, dict]:
+    return {b: r for b, r in rows(db, "kv_cache_eviction").items()
+            if r["dimension"] == "prefix_reuse"}
+
+
+def test_kv_prefix_reuse_follows_each_replicas_shared_contexts(run_builder):
+    manual = document_question("manual " * 300)     # ~2,100 characters of shared context
+    # rep-a computes the manual's context once (first token at 0.25 s) ...
+    run_builder.span(1.0, at=0, body=manual, prompt_tokens=600, cached_tokens=0, ttft_ms=250)
+    # ... a request sent before that first token could not reuse it yet
+    run_builder.span(1.0, at=0.1, body=manual, prompt_tokens=600, cached_tokens=0)
+    for i in range(6):
+        run_builder.span(1.0, at=1 + i, body=manual, prompt_tokens=600, cached_tokens=512,
+                         ttft_ms=20)                                   # retained
+        run_builder.span(1.0, at=1.5 + i, body=manual, prompt_tokens=600, cached_tokens=0,
+                         ttft_ms=200)                                  # evicted
+    # another replica has not computed it: its first request is a first use
+    run_builder.span(1.0, at=3, replica="rep-b", body=manual, prompt_tokens=600)
+    # a short shared context (a one-line system prompt) is not followed
+    run_builder.span(1.0, at=4, body=document_question("Be brief.", "manual " * 300),
+                     prompt_tokens=600, cached_tokens=0)
+    got = reuse_rows(run_builder.load())
+    assert {b: r["n"] for b, r in got.items()} == {"first_use": 3, "retained": 6, "evicted": 6}
+    assert got["evicted"]["evicted_share"] == pytest.approx(0.5)
+    assert got["evicted"]["p50_ttft_ms"] == 200 and got["retained"]["p50_ttft_ms"] == 20
+    assert got["evicted"]["reference"] == "retained"
+    assert got["retained"]["evicted_share"] is None  # judged facts sit on 'evicted' only
+
+
+def test_kv_prefix_reuse_keeps_tools_and_earlier_turns_in_the_context(run_builder):
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "x " * 600}}]
+    with_tools = {"messages": [{"role": "user", "content": "Find it."}], "tools": tools}
+    other_tools = {**with_tools, "tools": [{**tools[0], "function": {"name": "other",
+                                                                    "description": "y " * 600}}]}
+    run_builder.span(1.0, at=0, body=with_tools, prompt_tokens=400)
+    run_builder.span(1.0, at=1, body=with_tools, prompt_tokens=400, cached_tokens=384)
+    run_builder.span(1.0, at=2, body=other_tools, prompt_tokens=400)
+    got = reuse_rows(run_builder.load())
+    assert {b: r["n"] for b, r in got.items() if r["n"]} == {"first_use": 2, "retained": 1}
+
+
 def test_traffic_pattern_drift(run_builder, monkeypatch):
     window = 10.0
     thresholds = Thresholds(min_samples=MIN)

@@ -181,3 +181,29 @@ def test_a_burst_loss_has_one_owner_the_autoscaler_or_the_pattern(run_builder, r
                                  "WHERE n > 0").fetchall())
     assert drift == ({"steady": 12, "below_ceiling": 6} if replicas == 1
                      else {"steady": 12, "burst": 6})
+
+
+def test_evicted_shared_contexts_fail_the_kv_check_while_answers_hold(run_builder):
+    """vLLM recomputes evicted blocks: the answers of evicted requests are as good as
+    the retained ones', so the eviction itself is what fails the check."""
+    from tests.checks.test_checks import document_question
+
+    manual = document_question("manual " * 300)
+    for t in range(30):
+        run_builder.sample(t, queue_depth=1, replicas=1)
+    run_builder.span(0.8, at=0, body=manual, prompt_tokens=600, ttft_ms=250)
+    for i in range(6):
+        run_builder.span(0.8, at=1 + 2 * i, body=manual, prompt_tokens=600,
+                         cached_tokens=512, ttft_ms=20)
+        for j in range(2):
+            run_builder.span(0.8, at=1.5 + 2 * i + j / 2, body=manual, prompt_tokens=600,
+                             cached_tokens=0, ttft_ms=260)
+    result = evaluate(run_builder.load(), Thresholds(min_samples=5))
+    assert {(b.check, b.metric) for b in result.breaches} == {
+        ("kv_cache_eviction", "evicted_share")}
+    assert ("kv_cache_eviction: 67% of the requests reusing a shared context their replica "
+            "had computed found it evicted (allowed 50%, n=12 evicted)") in result.message
+    # the same run within a 70 % allowance passes
+    thresholds = Thresholds(min_samples=5)
+    thresholds.kv_cache_eviction.max_evicted_share = 0.7
+    assert evaluate(run_builder.tmp_path / "w.duckdb", thresholds).passed

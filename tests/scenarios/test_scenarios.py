@@ -13,10 +13,12 @@ from traffic.builders.spec import load_spec
 from warehouse import opened
 
 
-def test_the_catalog_has_a_healthy_baseline_and_one_scenario_per_check():
+def test_the_catalog_has_healthy_baselines_first_and_one_scenario_per_check():
     scenarios = catalog()
-    assert scenarios[0].name == "healthy" and scenarios[0].catches is None
-    assert sorted(s.catches for s in scenarios[1:]) == sorted(CHECKS)
+    baselines = [s.name for s in scenarios if s.catches is None]
+    assert [s.name for s in scenarios[:len(baselines)]] == baselines == [
+        "healthy", "healthy-documents"]
+    assert sorted(s.catches for s in scenarios[len(baselines):]) == sorted(CHECKS)
 
 
 @pytest.mark.parametrize("scenario", catalog(), ids=lambda s: s.name)
@@ -38,8 +40,22 @@ def test_the_kv_pressure_overlay_swaps_the_cache_size_knob():
     config = catalog(["kv-cache-pressure"])[0].serve_config(PROJECT_ROOT)
     args = config["applications"][0]["args"]
     assert args["cpu_kvcache_space_gib"] is None
-    assert args["engine_kwargs"]["kv_cache_memory_bytes"] == 60_000_000
+    assert args["engine_kwargs"]["kv_cache_memory_bytes"] == 36_000_000
     assert args["engine_kwargs"]["enable_prefix_caching"] is True
+
+
+def test_kv_pressure_and_its_control_differ_only_in_the_cache():
+    """The same traffic passes on the shipped cache and fails on a small one."""
+    pressure, control = catalog(["kv-cache-pressure", "healthy-documents"])
+    assert pressure.traffic == control.traffic and pressure.flow == control.flow
+    assert load_spec(PROJECT_ROOT / pressure.traffic).tasks == ["doc_qa"]
+    p_args, c_args = (s.serve_config(PROJECT_ROOT)["applications"][0]["args"]
+                      for s in (pressure, control))
+    assert c_args["cpu_kvcache_space_gib"] == 1 and "kv_cache_memory_bytes" not in c_args[
+        "engine_kwargs"]
+    changed = {k for k in p_args["engine_kwargs"].keys() | c_args["engine_kwargs"].keys()
+               if p_args["engine_kwargs"].get(k) != c_args["engine_kwargs"].get(k)}
+    assert changed == {"kv_cache_memory_bytes", "max_model_len"}
 
 
 def test_a_malformed_scenario_names_the_file_and_field(tmp_path):

@@ -174,8 +174,30 @@ def test_json_extraction_schemas_and_requests(data_dir):
         jsonschema.validate({"name": "x", "year": "1066"}, tasks[0].expect.json_schema)
 
 
+@pytest.mark.parametrize("data_dir", DATA_DIRS)
+def test_doc_qa_asks_many_questions_of_a_few_long_shared_documents(data_dir):
+    from traffic.builders.doc_qa import DOC_CHARS
+
+    tasks = pool(data_dir).tasks("doc_qa")
+    by_document: dict[str, list] = {}
+    for task in tasks:
+        system, user = task.messages
+        by_document.setdefault(system["content"], []).append(task)
+        # the document is the system turn, the question alone is the user turn:
+        # every question about a document shares the same long prompt prefix
+        assert task.expect.context in system["content"]
+        assert task.expect.context not in user["content"]
+        assert len(task.expect.context) <= DOC_CHARS
+        if task.expect.answerable:
+            assert task.expect.reference in task.expect.context
+    assert len(by_document) == 5  # one document per SQuAD article
+    assert all(len(questions) >= 30 for questions in by_document.values())
+    assert min(t.prompt_tokens for t in tasks) > 900  # many KV-cache blocks, not one
+    assert {t.expect.answerable for t in tasks} == {True, False}
+
+
 def test_small_max_tokens_for_the_demo_model():
-    for kind in ("json", "tool", "qa", "math"):
+    for kind in ("json", "tool", "qa", "math", "doc_qa"):
         for task in pool(SHIPPED_DATA_DIR).tasks(kind)[:20]:
             assert 32 <= task.body(model="m")["max_tokens"] <= 128
             assert task.body(model="m", max_tokens=40)["max_tokens"] <= 40

@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from traffic.builders import extraction, gsm8k, qa, tools  # noqa: F401  (register task kinds)
+from traffic.builders import doc_qa, extraction, gsm8k, qa, tools  # noqa: F401  (register task kinds)
 from traffic.builders.tasks import TASK_KINDS, Task
 from traffic.errors import WorkloadError
 
