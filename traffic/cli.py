@@ -45,7 +45,7 @@ def build(
     duration: Annotated[float | None, typer.Option(help="Source seconds to keep.")] = None,
     count: Annotated[int | None, typer.Option(help="At most this many requests.")] = None,
     tasks: Annotated[
-        str | None, typer.Option(help="Task kinds, comma separated: json,tool,qa,math.")
+        str | None, typer.Option(help="Task kinds, comma separated: json,tool,qa,math,doc_qa.")
     ] = None,
     tenants: Annotated[
         str | None, typer.Option(help="Tenants with weights: acme:3,globex:1.")

@@ -72,6 +72,7 @@ shared_contexts AS (
            json_extract(request_body, '$.messages[-1]')::VARCHAR                  AS last_message
     FROM spans
     WHERE run_id = $run_id AND prompt_tokens >= $min_shared_tokens
+      AND json_valid(request_body)  -- a body that is not JSON is not followed, not fatal
 ),
 followed AS (
     SELECT w.*,

@@ -260,6 +260,14 @@ def test_kv_prefix_reuse_keeps_tools_and_earlier_turns_in_the_context(run_builde
     assert {b: r["n"] for b, r in got.items() if r["n"]} == {"first_use": 2, "retained": 1}
 
 
+def test_kv_prefix_reuse_skips_a_body_that_is_not_json(run_builder):
+    run_builder.span(1.0, at=0, body=document_question("manual " * 300), prompt_tokens=600)
+    run_builder.span(1.0, at=1, prompt_tokens=600)
+    run_builder.spans[-1]["request_body"] = '{"messages": [truncated'
+    got = rows(run_builder.load(), "kv_cache_eviction")
+    assert got["first_use"]["n"] == 1 and got["low"]["n"] == 2  # still counted elsewhere
+
+
 def test_traffic_pattern_drift(run_builder, monkeypatch):
     window = 10.0
     thresholds = Thresholds(min_samples=MIN)
