@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from traffic.builders.qa import squad_task
 from traffic.builders.sources import SQUAD, read_json, require
 from traffic.builders.tasks import Task, register_tasks
-from traffic.format import Expect
 
 __all__ = ["DOC_CHARS", "doc_qa_tasks", "document_prompt"]
 
@@ -48,20 +48,9 @@ def doc_qa_tasks(data_dir: Path) -> list[Task]:
             kept.append(paragraph)
         document = "\n\n".join(p["context"] for p in kept)
         system = {"role": "system", "content": document_prompt(document)}
-        for paragraph in kept:
-            for qa in paragraph["qas"]:
-                answerable = not qa.get("is_impossible", False) and bool(qa["answers"])
-                tasks.append(
-                    Task(
-                        kind="doc_qa",
-                        source_id=f"squad:{qa['id']}",
-                        messages=[system, {"role": "user", "content": qa["question"]}],
-                        expect=Expect(
-                            context=document,
-                            answerable=answerable,
-                            reference=qa["answers"][0]["text"] if answerable else None,
-                        ),
-                        max_tokens=MAX_TOKENS,
-                    )
-                )
+        tasks += [
+            squad_task("doc_qa", qa, [system, {"role": "user", "content": qa["question"]}],
+                       document, MAX_TOKENS)
+            for paragraph in kept for qa in paragraph["qas"]
+        ]
     return tasks
