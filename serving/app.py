@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve import Application
 
+from serving.cores import claim_core
 from serving.middleware import ReplicaRuntime, TelemetryMiddleware
 from serving.telemetry import EngineState
 from serving.user_config import UserConfig
@@ -64,7 +65,7 @@ class AppArgs(BaseModel):
         default=None, ge=1, description="VLLM_CPU_KVCACHE_SPACE (whole GiB) for CPU engines."
     )
     pin_cores: bool = Field(
-        default=True, description="Bind each CPU replica's engine to its own core (by rank)."
+        default=True, description="Bind each CPU replica's engine to a core of its own."
     )
     capture: CaptureArgs | None = None
 
@@ -75,13 +76,6 @@ def resolve_model(model: str) -> str:
     from cluster_eval.settings import get_settings
 
     return str(get_settings().model_dir)
-
-
-def _core_for(rank: int | None) -> str | None:
-    cores = sorted(os.sched_getaffinity(0))
-    if rank is None or not cores:
-        return None
-    return str(cores[rank % len(cores)])
 
 
 @serve.deployment(
@@ -116,7 +110,9 @@ class LLMReplica:
         # Environment read by the CPU engine process this replica spawns.
         if self.args.cpu_kvcache_space_gib is not None:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(self.args.cpu_kvcache_space_gib)
-        core = _core_for(rank) if self.args.pin_cores else None
+        # held for this replica's life: another replica on this host takes another core
+        self._core = claim_core(rank) if self.args.pin_cores and rank is not None else None
+        core = None if self._core is None else str(self._core.core)
         if core is not None:
             os.environ["VLLM_CPU_OMP_THREADS_BIND"] = core
 

@@ -1,0 +1,67 @@
+"""Which CPU core a replica's engine is bound to: one core per live engine on a host.
+
+vLLM's CPU engine binds its OpenMP threads to ``VLLM_CPU_OMP_THREADS_BIND`` (core 0
+when unset), so two replicas on one host must be told different cores. Serve ranks
+are a poor key on their own: a replaced replica gets a new rank and ranks are not
+compacted, so two live replicas can be ranks 0 and 2 — ``rank % cores`` put both
+engines on core 0 and halved a scenario run's throughput. Each replica therefore
+claims a core with an exclusive ``flock`` on a per-core file, held for the life of the
+replica process; the operating system drops the lock when that process dies, so a
+crashed replica never leaves a stale claim. The rank's own core is tried first, so a
+stable deployment keeps rank 0 on core 0, rank 1 on core 1.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+from typing import IO
+
+__all__ = ["CoreClaim", "claim_core"]
+
+
+class CoreClaim:
+    """A core this process holds (``core``), until :meth:`release` or process exit."""
+
+    def __init__(self, core: int, handle: IO[str] | None) -> None:
+        self.core = core
+        self._handle = handle
+
+    @property
+    def exclusive(self) -> bool:
+        """False when every core was held by another replica and this one shares."""
+        return self._handle is not None
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the file drops the flock
+            self._handle = None
+
+
+def _lock_dir() -> Path:
+    path = Path(tempfile.gettempdir()) / f"cluster-eval-cores-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def claim_core(rank: int, cores: list[int] | None = None,
+               lock_dir: Path | None = None) -> CoreClaim:
+    """The first core, from the rank's own (``cores[rank % len(cores)]``) onwards, that
+    no other live replica on this host holds; when all are held (more replicas than
+    cores), the rank's own core, shared."""
+    cores = sorted(os.sched_getaffinity(0)) if cores is None else cores
+    if not cores:
+        raise ValueError("no CPU core to bind to")
+    lock_dir = _lock_dir() if lock_dir is None else lock_dir
+    for step in range(len(cores)):
+        core = cores[(rank + step) % len(cores)]
+        handle = (lock_dir / f"core-{core}.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return CoreClaim(core, handle)
+    return CoreClaim(cores[rank % len(cores)], None)
