@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve import Application
 
-from serving.cores import claim_core
+from serving.cores import claim_core_waiting
 from serving.middleware import ReplicaRuntime, TelemetryMiddleware
 from serving.telemetry import EngineState
 from serving.user_config import UserConfig
@@ -111,7 +111,8 @@ class LLMReplica:
         if self.args.cpu_kvcache_space_gib is not None:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(self.args.cpu_kvcache_space_gib)
         # held for this replica's life: another replica on this host takes another core
-        self._core = claim_core(rank) if self.args.pin_cores and rank is not None else None
+        self._core = (await claim_core_waiting(rank)
+                      if self.args.pin_cores and rank is not None else None)
         core = None if self._core is None else str(self._core.core)
         if core is not None:
             os.environ["VLLM_CPU_OMP_THREADS_BIND"] = core

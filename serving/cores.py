@@ -9,17 +9,25 @@ claims a core with an exclusive ``flock`` on a per-core file, held for the life 
 replica process; the operating system drops the lock when that process dies, so a
 crashed replica never leaves a stale claim. The rank's own core is tried first, so a
 stable deployment keeps rank 0 on core 0, rank 1 on core 1.
+
+During a rolling restart the new replicas start while the old ones still hold every
+core. A new replica that took a core without holding its lock let the next one claim
+the same core (the matrix caught two engines on core 0 for a whole healthy run), so a
+replica waits for a core to free up (:func:`claim_core_waiting`) and shares only when
+none does in time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import IO
 
-__all__ = ["CoreClaim", "claim_core"]
+__all__ = ["CoreClaim", "claim_core", "claim_core_waiting"]
 
 
 class CoreClaim:
@@ -65,3 +73,16 @@ def claim_core(rank: int, cores: list[int] | None = None,
             continue
         return CoreClaim(core, handle)
     return CoreClaim(cores[rank % len(cores)], None)
+
+
+async def claim_core_waiting(rank: int, *, wait_s: float = 120.0, poll_s: float = 0.5,
+                             cores: list[int] | None = None,
+                             lock_dir: Path | None = None) -> CoreClaim:
+    """:func:`claim_core`, retried while every core is held (old replicas of a rolling
+    restart shutting down), for up to ``wait_s``; then the shared fallback."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        claim = claim_core(rank, cores, lock_dir)
+        if claim.exclusive or time.monotonic() >= deadline:
+            return claim
+        await asyncio.sleep(poll_s)

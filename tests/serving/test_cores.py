@@ -45,3 +45,36 @@ def test_a_claim_dies_with_its_process(tmp_path):
     child.join(30)
     assert queue.get(timeout=5) == 0
     assert claim_core(0, [0, 1], tmp_path).core == 0
+
+
+def test_a_new_replica_waits_for_an_old_one_to_free_a_core(tmp_path):
+    """A rolling restart: both cores held by old replicas when the new one starts."""
+    import asyncio
+
+    from serving.cores import claim_core_waiting
+
+    old = [claim_core(rank, [0, 1], tmp_path) for rank in (0, 1)]
+
+    async def restart():
+        waiting = asyncio.create_task(claim_core_waiting(2, wait_s=10, poll_s=0.01,
+                                                         cores=[0, 1], lock_dir=tmp_path))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()  # no shared fallback while the old replicas live
+        old[1].release()            # the old rank 1 shuts down
+        return await waiting
+
+    new = asyncio.run(restart())
+    assert new.core == 1 and new.exclusive
+    # ...and the next new replica cannot take a core the first one already holds
+    assert claim_core(0, [0, 1], tmp_path).exclusive is False
+
+
+def test_waiting_gives_up_and_shares_when_no_core_frees(tmp_path):
+    import asyncio
+
+    from serving.cores import claim_core_waiting
+
+    held = [claim_core(rank, [0, 1], tmp_path) for rank in (0, 1)]
+    shared = asyncio.run(claim_core_waiting(1, wait_s=0.05, poll_s=0.01, cores=[0, 1],
+                                            lock_dir=tmp_path))
+    assert shared.core == 1 and not shared.exclusive and held
