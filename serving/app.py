@@ -110,12 +110,11 @@ class LLMReplica:
         # Environment read by the CPU engine process this replica spawns.
         if self.args.cpu_kvcache_space_gib is not None:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(self.args.cpu_kvcache_space_gib)
-        # held for this replica's life: another replica on this host takes another core
-        self._core = (await claim_core_waiting(rank)
-                      if self.args.pin_cores and rank is not None else None)
-        core = None if self._core is None else str(self._core.core)
-        if core is not None:
-            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = core
+        core = None
+        if self.args.pin_cores and rank is not None:
+            # held for this replica's life: another replica on this host takes another core
+            self._core = await claim_core_waiting(rank)
+            core = os.environ["VLLM_CPU_OMP_THREADS_BIND"] = str(self._core.core)
 
         parser = make_arg_parser(FlexibleArgumentParser())
         cli = parser.parse_args(["--model", resolve_model(self.args.model)])

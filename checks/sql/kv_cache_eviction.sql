@@ -8,7 +8,8 @@
 -- evicted blocks, so eviction rarely changes an answer (the cache_hit buckets stay
 -- level), and under memory pressure requests that kept their context queue for the
 -- same scarce blocks as those that lost it, so first-token times do not separate
--- them either (kv-cache-pressure scenario: retained p50 TTFT above evicted). What
+-- them either (kv-cache-pressure scenario: which p50 TTFT was higher flipped from run
+-- to run). What
 -- the engine does report is how much of each prompt it reused. A request's shared
 -- context is what comes before its last message: system prompt, earlier turns, and
 -- tools (chat templates render them first); its size in tokens is estimated from its

@@ -76,6 +76,13 @@ def make_span():
 
 # --- hand-built runs for the check tests -------------------------------------------
 
+
+def document_question(document: str, question: str = "Who?") -> dict[str, Any]:
+    """A request body whose shared context (the system turn) is ``document``."""
+    return {"messages": [{"role": "system", "content": document},
+                         {"role": "user", "content": question}]}
+
+
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from checks.compute import CHECKS, check_params, run_checks
 from checks.thresholds import Thresholds
+from tests.checks.conftest import document_question
 from warehouse import connect
 
 MIN = 5
@@ -211,12 +212,6 @@ def test_kv_cache_eviction_falls_back_to_aggregate_without_high(run_builder):
     assert got["low"]["reference"] == "aggregate"
     assert got["low"]["delta_mean"] == pytest.approx(0.2)
     assert got["medium"]["delta_mean"] == pytest.approx(-0.2)
-
-
-def document_question(document: str, question: str = "Who?") -> dict:
-    """A request whose shared context (the system turn) is ``document``."""
-    return {"messages": [{"role": "system", "content": document},
-                         {"role": "user", "content": question}]}
 
 
 def reuse_rows(db) -> dict[str, dict]:

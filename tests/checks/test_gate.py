@@ -7,6 +7,7 @@ import pytest
 from checks.compute import run_checks
 from checks.gate import validate
 from checks.thresholds import Thresholds
+from tests.checks.conftest import document_question
 from warehouse import connect
 
 
@@ -186,8 +187,6 @@ def test_a_burst_loss_has_one_owner_the_autoscaler_or_the_pattern(run_builder, r
 def test_evicted_shared_contexts_fail_the_kv_check_while_answers_hold(run_builder):
     """vLLM recomputes evicted blocks: the answers of evicted requests are as good as
     the retained ones', so the eviction itself is what fails the check."""
-    from tests.checks.test_checks import document_question
-
     manual = document_question("manual " * 300)
     for t in range(30):
         run_builder.sample(t, queue_depth=1, replicas=1)
