@@ -14,6 +14,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import polars as pl
@@ -23,22 +24,74 @@ from pydantic import BaseModel, ConfigDict, Field
 from warehouse.errors import LoadError
 from warehouse.schema import opened, run_tables, transaction
 
-# Keys whose values are secrets, and the places Ray/Serve configs keep environment.
-_SECRET_KEY = re.compile(
-    r"api[_-]?key|token|secret|passw(or)?d|credential|^auth$|authorization", re.IGNORECASE
-)
+# A key is cut into lower-case words (``hfToken``, ``HF_TOKEN``, ``x-api-key``) and
+# named a secret by whole words only, so ``max_tokens``, ``tokenizer`` and
+# ``stop_token_ids`` stay (their changes must reach ``config_hash``) while ``hf_token``,
+# ``api_key`` and ``webhook_url`` go.
+_SECRET_WORDS = frozenset({
+    "password", "passwd", "passphrase", "secret", "secrets", "credential",
+    "credentials", "authorization", "auth", "cookie", "cookies", "apikey", "webhook", "dsn",
+})
+_SECRET_PAIRS = frozenset({
+    ("api", "key"), ("private", "key"), ("access", "key"), ("signing", "key"),
+    ("webhook", "url"),
+})
+# what follows a secret word when the key only points at a secret or is not one
+# (``api_key_env`` names a variable, ``eos_token_id`` is a vocabulary id)
+_REFERENCE_WORDS = frozenset({"env", "var", "name", "file", "path", "id", "ids"})
+# query parameters that carry a credential though their name is not a secret word
+_SECRET_QUERY = frozenset({"sig", "signature", "key", "code"})
 _ENV_KEYS = frozenset({"env_vars", "env", "environment"})
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s'\"<>]*)")
+REDACTED = "<redacted>"
+
+
+def _is_secret_key(key: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(key)]
+    for i, word in enumerate(words):
+        pair = tuple(words[i:i + 2])
+        if word in _SECRET_WORDS or word == "token" or pair in _SECRET_PAIRS:
+            after = words[i + (2 if pair in _SECRET_PAIRS else 1):]
+            if not after or after[0] not in _REFERENCE_WORDS:
+                return True
+    return False
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    """A URL without its ``user:password@`` and with secret query values replaced."""
+    try:
+        parts = urlsplit(match.group(0))
+    except ValueError:  # not a URL after all (an unbalanced '[' in the host)
+        return f"{match.group(1)}{REDACTED}"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+    pairs = []
+    for pair in parts.query.split("&") if parts.query else []:
+        name, equals, _ = pair.partition("=")
+        secret = equals and (_is_secret_key(name) or name.lower() in _SECRET_QUERY)
+        pairs.append(f"{name}={REDACTED}" if secret else pair)
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pairs), parts.fragment))
 
 
 def redact(value: Any) -> Any:
-    """Drop secret-looking keys and environment-variable maps, recursively."""
+    """Secrets out, shape kept, recursively: a secret key's value becomes ``<redacted>``
+    (adding or removing one still changes the config hash; its value never does), URL
+    credentials (``user:password@``, token query values) become ``<redacted>``, and
+    environment-variable maps are dropped whole."""
     if isinstance(value, dict):
-        return {
-            k: redact(v) for k, v in value.items()
-            if not (isinstance(k, str) and (_SECRET_KEY.search(k) or k in _ENV_KEYS))
-        }
-    if isinstance(value, list):
+        clean = {}
+        for k, v in value.items():
+            if isinstance(k, str) and k in _ENV_KEYS:
+                continue
+            secret = isinstance(k, str) and _is_secret_key(k) and v is not None
+            clean[k] = REDACTED if secret else redact(v)
+        return clean
+    if isinstance(value, list | tuple):
         return [redact(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return _URL.sub(_redact_url, value)
     return value
 
 
