@@ -11,7 +11,7 @@ import json
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,8 +21,10 @@ __all__ = [
     "Expect",
     "ExpectedToolCall",
     "TrafficRecord",
+    "CaptureFileName",
     "capture_file_name",
     "capture_file_time",
+    "parse_capture_file_name",
     "to_json_dict",
     "to_parquet_row",
 ]
@@ -36,7 +38,7 @@ PARQUET_JSON_COLUMNS = ("body", "expect", "tags")
 # (host/pid) so replicas can share a directory:
 # capture-20261123T134207.123456Z-000001-host1.4242.jsonl
 CAPTURE_PREFIX = "capture-"
-_CAPTURE_NAME = re.compile(r"^capture-(\d{8}T\d{6}\.\d{6})Z-(\d+)(?:-[\w.]+)?\.(jsonl|parquet)$")
+_CAPTURE_NAME = re.compile(r"^capture-(\d{8}T\d{6}\.\d{6})Z-(\d+)(?:-([\w.]+))?\.(jsonl|parquet)$")
 _WRITER_UNSAFE = re.compile(r"[^\w.]")
 # A string that looks like a number is a typo for an offset, not a Unix timestamp.
 _NUMERIC = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
@@ -154,9 +156,25 @@ def capture_file_name(opened_at: datetime, sequence: int, suffix: str, writer: s
     return f"{CAPTURE_PREFIX}{stamp}Z-{sequence:06d}{tag}{suffix}"
 
 
-def capture_file_time(name: str) -> datetime | None:
-    """When a capture file was opened, or ``None`` when the name is not a capture file's."""
+class CaptureFileName(NamedTuple):
+    """The parts of a capture file's name."""
+
+    opened: datetime
+    sequence: int
+    writer: str  # "" for a file named without a writer
+    suffix: str  # ".jsonl" or ".parquet"
+
+
+def parse_capture_file_name(name: str) -> CaptureFileName | None:
+    """The parts of a capture file's name, or ``None`` when it is not one."""
     match = _CAPTURE_NAME.match(name)
     if match is None:
         return None
-    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+    opened = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+    return CaptureFileName(opened, int(match.group(2)), match.group(3) or "", "." + match.group(4))
+
+
+def capture_file_time(name: str) -> datetime | None:
+    """When a capture file was opened, or ``None`` when the name is not a capture file's."""
+    parsed = parse_capture_file_name(name)
+    return parsed.opened if parsed is not None else None

@@ -28,7 +28,7 @@ from traffic.format import (
     FORMAT_VERSION,
     PARQUET_JSON_COLUMNS,
     TrafficRecord,
-    capture_file_time,
+    parse_capture_file_name,
 )
 
 __all__ = ["BadLine", "LoadResult", "load_capture_dir", "load_traffic"]
@@ -102,7 +102,7 @@ def load_traffic(
     if not path.is_file():
         raise TrafficFormatError("no such traffic file", file=path)
     intake = _Intake(strict_clock=strict_clock)
-    _feed(intake, path)
+    _feed(intake, path, clock=str(path))
     default_quarantine = path.with_name(path.name + ".quarantine.jsonl")
     return intake.finish(
         sources=[path],
@@ -134,7 +134,8 @@ def load_capture_dir(
     files = _files_in_window(directory, since, until)
     intake = _Intake(strict_clock=strict_clock, since=since, until=until)
     for path in files:
-        _feed(intake, path)
+        parsed = parse_capture_file_name(path.name)
+        _feed(intake, path, clock=parsed.writer if parsed is not None else str(path))
     return intake.finish(
         sources=files,
         quarantine_path=Path(quarantine_path)
@@ -148,9 +149,9 @@ def load_capture_dir(
 # --- reading: each yields (position, raw dict) or a BadLine -------------------------
 
 
-def _feed(intake: _Intake, path: Path) -> None:
+def _feed(intake: _Intake, path: Path, *, clock: str) -> None:
     try:
-        intake.feed(_read_file(path))
+        intake.feed(_read_file(path), clock=clock)
     except OSError as exc:  # permissions, a vanished file: the file, not a line, is bad
         raise TrafficFormatError(f"cannot read: {exc.strerror or exc}", file=path) from exc
 
@@ -243,10 +244,17 @@ class _Intake:
         self.bad: list[BadLine] = []
         self.n_total = 0
         self._seen: dict[str, str] = {}
-        self._last: float | datetime | None = None
-        self._last_where = ""
+        self._timestamps: bool | None = None  # the kind of arrival of the first good record
+        # last arrival per clock: one writer's clock must not step back, two writers interleave
+        self._last: dict[str, tuple[float | datetime, str]] = {}
 
-    def feed(self, items: Iterable[tuple[str, int, str, dict[str, Any]] | BadLine]) -> None:
+    def feed(
+        self,
+        items: Iterable[tuple[str, int, str, dict[str, Any]] | BadLine],
+        *,
+        clock: str,
+    ) -> None:
+        """Validate ``items``; ``clock`` names whose clock stamped them (file or writer)."""
         for item in items:
             if isinstance(item, BadLine):
                 self.n_total += 1
@@ -263,7 +271,7 @@ class _Intake:
             if self.windowed and not self._in_window(record):
                 continue
             self.n_total += 1
-            problem = self._check(record, f"{Path(file).name} {unit} {number}")
+            problem = self._check(record, f"{Path(file).name} {unit} {number}", clock)
             if problem is not None:
                 field_name, reason = problem
                 self.bad.append(BadLine(file, number, field_name, reason, _raw(raw), unit))
@@ -278,23 +286,21 @@ class _Intake:
             return False
         return self.until is None or arrival < self.until
 
-    def _check(self, record: TrafficRecord, where: str) -> tuple[str, str] | None:
+    def _check(self, record: TrafficRecord, where: str, clock: str) -> tuple[str, str] | None:
         arrival = record.arrival
-        if self.windowed and not isinstance(arrival, datetime):
+        stamped = isinstance(arrival, datetime)
+        if self.windowed and not stamped:
             return "arrival", "a date window needs absolute timestamps, got an offset"
-        if self._last is not None and isinstance(arrival, datetime) != isinstance(
-            self._last, datetime
-        ):
+        if self._timestamps is not None and stamped != self._timestamps:
             return "arrival", "file mixes offsets and timestamps; use one kind"
         if record.request_id in self._seen:
             return "request_id", f"duplicate of {self._seen[record.request_id]}"
-        if self.strict_clock and self._last is not None and arrival < self._last:  # type: ignore[operator]
-            return (
-                "arrival",
-                f"clock went backwards: {arrival} is before {self._last} ({self._last_where})",
-            )
+        last = self._last.get(clock)
+        if self.strict_clock and last is not None and arrival < last[0]:  # type: ignore[operator]
+            return "arrival", f"clock went backwards: {arrival} is before {last[0]} ({last[1]})"
         self._seen[record.request_id] = where
-        self._last, self._last_where = arrival, where
+        self._timestamps = stamped
+        self._last[clock] = (arrival, where)
         return None
 
     def finish(
@@ -402,23 +408,34 @@ def _write_quarantine(bad: list[BadLine], path: Path) -> Path:
 def _files_in_window(directory: Path, since: datetime | None, until: datetime | None) -> list[Path]:
     """Capture files that can hold records in the window, oldest first.
 
-    A file holds records from its opening time until the next file opens, so the last
-    file opened at or before ``since`` is still needed.
+    A file holds its writer's records from its opening time until that writer opens its
+    next file, so the last file a writer opened at or before ``since`` is still needed.
+    Several writers (replicas) share a directory, so this is decided writer by writer:
+    another writer's newer file says nothing about how long this one's stays open.
+    A ``.jsonl`` file beside a ``.parquet`` file of the same name is the journal the
+    capture writer keeps while it builds that Parquet file; the finished file wins.
     """
-    named = sorted(
-        (opened, path)
-        for path in directory.iterdir()
-        if path.is_file() and (opened := capture_file_time(path.name)) is not None
-    )
-    chosen: list[Path] = []
-    for index, (opened, path) in enumerate(named):
-        if until is not None and opened >= until:
-            break
-        next_opened = named[index + 1][0] if index + 1 < len(named) else None
-        if since is not None and next_opened is not None and next_opened <= since:
+    by_writer: dict[str, list[tuple[datetime, int, str, Path]]] = {}
+    for path in directory.iterdir():
+        parsed = parse_capture_file_name(path.name)
+        if parsed is None or not path.is_file():
             continue
-        chosen.append(path)
-    return chosen
+        if parsed.suffix == ".jsonl" and path.with_suffix(".parquet").is_file():
+            continue
+        by_writer.setdefault(parsed.writer, []).append(
+            (parsed.opened, parsed.sequence, path.name, path)
+        )
+    chosen: list[tuple[datetime, str, Path]] = []
+    for named in by_writer.values():
+        named.sort()
+        for index, (opened, _, name, path) in enumerate(named):
+            if until is not None and opened >= until:
+                break
+            next_opened = named[index + 1][0] if index + 1 < len(named) else None
+            if since is not None and next_opened is not None and next_opened <= since:
+                continue
+            chosen.append((opened, name, path))
+    return [path for _, _, path in sorted(chosen)]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
