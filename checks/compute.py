@@ -1,8 +1,16 @@
-"""Run the five check SQL files against one run in the warehouse.
+"""Run the check SQL files against one run in the warehouse.
 
 Order: ``_macros.sql`` (shared bucket statistics), ``_span_quality.sql`` (one row
-per span with its quality), then each check, which replaces its rows for the run
-in ``check_<name>``. All five are written in one transaction.
+per span with its quality), then each check in ``CHECKS`` order, which replaces its
+rows for the run in ``check_<name>``. All are written in one transaction.
+
+Three kinds of check (``ROLE``):
+* ``bucket``: the five cluster checks, comparing parts of one night with each other;
+* ``night``: the night as a whole, in absolute terms (``slo``) and against the
+  accepted baseline of earlier nights (``history``, computed last: it reads the
+  other check tables);
+* ``measurement``: whether the night's numbers can be trusted; its breaches make
+  the run INVALID rather than FAIL.
 """
 
 from __future__ import annotations
@@ -18,13 +26,16 @@ import yaml
 from checks.thresholds import Thresholds
 from warehouse.schema import transaction
 
-CHECKS = (
+BUCKET_CHECKS = (
     "replica_skew",
     "autoscaling_lag",
     "kv_cache_eviction",
     "traffic_pattern_drift",
     "tenant_fairness",
 )
+CHECKS = (*BUCKET_CHECKS, "slo", "measurement", "history")
+ROLE = {**dict.fromkeys(BUCKET_CHECKS, "bucket"), "slo": "night", "history": "night",
+        "measurement": "measurement"}
 
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _COMMENT = re.compile(r"--[^\n]*")
@@ -59,11 +70,17 @@ def max_replicas(config_yaml: str | None) -> int | None:
     return max(found) if found else None
 
 
-def run_facts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
-    """Facts of the run the checks bind besides thresholds: ``max_replicas``."""
+def run_facts(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds
+              ) -> dict[str, Any]:
+    """Facts of the run the checks bind besides thresholds: ``max_replicas`` and the
+    accepted baseline's run ids (``baseline_runs``, empty while establishing)."""
+    from checks.baseline import baseline_status
+
     row = con.execute("SELECT config FROM runs WHERE run_id = $run_id",
                       {"run_id": run_id}).fetchall()
-    return {"max_replicas": max_replicas(row[0][0] if row else None)}
+    baseline = baseline_status(con, run_id, thresholds.history.nights)
+    return {"max_replicas": max_replicas(row[0][0] if row else None),
+            "baseline_runs": list(baseline.active)}
 
 
 def check_params(check: str, run_id: str, thresholds: Thresholds,
@@ -71,7 +88,8 @@ def check_params(check: str, run_id: str, thresholds: Thresholds,
     """The values a check's SQL binds: exactly the ``$names`` it uses."""
     available: dict[str, Any] = {"run_id": run_id, "min_samples": thresholds.min_samples,
                                  "significance_z": thresholds.significance_z,
-                                 "max_replicas": None, **(facts or {}),
+                                 "max_replicas": None, "baseline_runs": [],
+                                 **(facts or {}),
                                  **getattr(thresholds, check).model_dump()}
     return {name: available[name] for name in set(_PARAM.findall(_COMMENT.sub("", sql(check))))}
 
@@ -83,9 +101,9 @@ def prepare(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 
 
 def run_checks(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds) -> None:
-    """Compute all five checks for ``run_id`` (scores must be loaded) into ``check_*``."""
+    """Compute every check for ``run_id`` (scores must be loaded) into ``check_*``."""
     prepare(con, run_id)
-    facts = run_facts(con, run_id)
+    facts = run_facts(con, run_id, thresholds)
     with transaction(con):
         for check in CHECKS:
             # identifier from the fixed CHECKS tuple, quoted; the value is bound

@@ -1,4 +1,4 @@
-"""The gate: validate a run's check tables with Great Expectations, explain breaches.
+"""The gate: validate a run's check tables with Great Expectations, give the verdict.
 
 GX has no working DuckDB datasource, so each ``check_<name>`` table is queried into
 pandas and validated as a dataframe. Each check gets one suite (checks/suites.py):
@@ -6,30 +6,49 @@ a sample-size expectation (``insufficient`` is false) and its metric rules over
 the buckets with enough spans. Results go to ``expectation_results``, one row per
 (check, bucket, expectation).
 
-Insufficient buckets are never passes: they are listed in the message as
-insufficient and fail the gate only when ``fail_on_insufficient`` is set. A check
-with no rows at all (e.g. no pinned traffic this run) counts as insufficient too.
+The verdict (docs/checks.md, "The verdict"), decided in this order:
+
+* ``FAIL`` when the night as a whole breached (``slo``, ``history``): those hold
+  whatever the measurement's flaws, which can only have hidden load, not made it;
+* ``INVALID`` when the measurement breached (``measurement``): spans lost, the
+  replay behind its schedule, telemetry gaps, no replica ids. A bucket check's
+  breach is not trusted then, and is listed as such;
+* ``FAIL`` when a bucket check breached, or (``fail_on_insufficient``) a bucket
+  was too thin;
+* ``PASS`` otherwise.
+
+Every verdict lists each check as judged or not judged, with the reason: coverage
+is part of the result, and an insufficient bucket never reads as a pass.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
-from checks.compute import CHECKS
+from checks.baseline import BaselineStatus, baseline_status
+from checks.compute import CHECKS, ROLE
 from checks.suites import Rule, rules
 from checks.thresholds import Thresholds
 from warehouse.schema import opened, transaction
 
 SUFFICIENT = "sufficient_samples"
+
+
+class Verdict(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INVALID = "INVALID"
 
 
 class Breach(BaseModel):
@@ -41,11 +60,27 @@ class Breach(BaseModel):
     message: str
 
 
+class Coverage(BaseModel):
+    """Whether a check was judged this night, and if not, why not."""
+
+    check: str
+    judged: bool
+    reason: str | None = None
+    breaches: int = 0
+
+
 class GateResult(BaseModel):
-    passed: bool
+    verdict: Verdict
     message: str
     breaches: list[Breach]
     insufficient: list[Breach]
+    coverage: list[Coverage] = []
+    baseline: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def passed(self) -> bool:
+        return self.verdict is Verdict.PASS
 
 
 @contextmanager
@@ -96,8 +131,13 @@ def _suite(gx: Any, check: str, check_rules: list[Rule]) -> Any:
         suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(
             column=rule.metric, min_value=rule.min_value, max_value=rule.max_value,
             row_condition=_row_condition(rule),
-            meta={"rule": rule.metric}))
+            meta={"rule": rule.name}))
     return suite
+
+
+def _gx_name(text: str) -> str:
+    """A run id as GX accepts it in asset and definition names (no '/', ...)."""
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", text)
 
 
 def _failed_buckets(result: Any) -> set[str]:
@@ -112,15 +152,18 @@ def _records(run_id: str, check: str, frame: pd.DataFrame, check_rules: list[Rul
     breaches: list[Breach] = []
     short: list[Breach] = []
     if frame.empty:
+        if check == "history":  # no accepted baseline: coverage says why, nothing is thin
+            return rows, breaches, short
         short.append(Breach(check=check, bucket=None, metric="n", observed=0,
                             threshold=thresholds.min_samples,
                             message=f"{check}: no buckets at all (no spans of the kind it needs)"))
-        rows.append((run_id, check, None, SUFFICIENT, 0.0, thresholds.min_samples, False))
+        rows.append((run_id, check, None, SUFFICIENT, 0.0, thresholds.min_samples, False,
+                     "min"))
         return rows, breaches, short
     for rec in frame.to_dict("records"):
         ok = not rec["insufficient"]
         rows.append((run_id, check, rec["bucket"], SUFFICIENT, float(rec["n"]),
-                     float(thresholds.min_samples), ok))
+                     float(thresholds.min_samples), ok, "min"))
         if not ok:
             short.append(Breach(
                 check=check, bucket=rec["bucket"], metric="n", observed=float(rec["n"]),
@@ -128,7 +171,7 @@ def _records(run_id: str, check: str, frame: pd.DataFrame, check_rules: list[Rul
                 message=f"{check}: bucket '{rec['bucket']}' has {rec['n']} spans, fewer than "
                         f"the minimum {thresholds.min_samples} (insufficient)"))
     for rule in check_rules:
-        failed = _failed_buckets(results[rule.metric])
+        failed = _failed_buckets(results[rule.name])
         evaluated = _judged(frame, rule)
         for rec in evaluated.to_dict("records"):
             observed = rec[rule.metric]
@@ -136,38 +179,109 @@ def _records(run_id: str, check: str, frame: pd.DataFrame, check_rules: list[Rul
             bad = rec["bucket"] in failed
             threshold = rule.bound(observed)
             # a null metric (e.g. no reference) was not judged: success stays null
-            rows.append((run_id, check, rec["bucket"], rule.metric, observed, threshold,
-                         None if observed is None else not bad))
+            rows.append((run_id, check, rec["bucket"], rule.name, observed, threshold,
+                         None if observed is None else not bad, rule.kind))
             if bad:
-                breaches.append(Breach(check=check, bucket=rec["bucket"], metric=rule.metric,
+                breaches.append(Breach(check=check, bucket=rec["bucket"], metric=rule.name,
                                        observed=observed, threshold=threshold,
                                        message=f"{check}: {rule.describe(rec, rule.allowed)}"))
     return rows, breaches, short
 
 
-def _message(run_id: str, passed: bool, breaches: list[Breach], short: list[Breach],
+def _coverage(check: str, frame: pd.DataFrame, check_rules: list[Rule],
+              breaches: list[Breach], baseline: BaselineStatus) -> Coverage:
+    """Judged when at least one rule looked at a non-null value of a sufficient row."""
+    found = sum(1 for b in breaches if b.check == check)
+    if check == "history" and (baseline.key is None or baseline.establishing):
+        return Coverage(check=check, judged=False, reason=baseline.describe())
+    if frame.empty:
+        return Coverage(check=check, judged=False, reason="no spans of the kind it needs")
+    judged = any(_judged(frame, rule)[rule.metric].notna().any() for rule in check_rules)
+    if judged:
+        return Coverage(check=check, judged=True, breaches=found)
+    thin = frame[frame["insufficient"]]
+    return Coverage(check=check, judged=False,
+                    reason=f"every bucket below min_samples ({len(thin)} of {len(frame)} thin)"
+                    if len(thin) else "nothing to judge")
+
+
+def _verdict(breaches: list[Breach], short: list[Breach], thresholds: Thresholds) -> Verdict:
+    roles = {ROLE[b.check] for b in breaches}
+    if "night" in roles:
+        return Verdict.FAIL
+    if "measurement" in roles:
+        return Verdict.INVALID
+    if breaches or (short and thresholds.fail_on_insufficient):
+        return Verdict.FAIL
+    return Verdict.PASS
+
+
+_ORDER = {"night": 0, "bucket": 1, "measurement": 2}
+
+
+def _few(names: list[str], most: int = 6) -> str:
+    """Names, or the first few of many and how many more."""
+    if len(names) <= most:
+        return ", ".join(names)
+    return ", ".join(names[:most]) + f" and {len(names) - most} more"
+
+
+def _message(run_id: str, verdict: Verdict, breaches: list[Breach], short: list[Breach],
+             coverage: list[Coverage], baseline: BaselineStatus,
              fail_on_insufficient: bool) -> str:
-    if breaches:
-        text = f"Run {run_id} failed the gate: " + "; ".join(b.message for b in breaches) + "."
-    elif passed:
-        text = f"Run {run_id} passed all five cluster checks."
+    """One paragraph: the verdict, what broke (the night first), then coverage."""
+    ordered = sorted(breaches, key=lambda b: (_ORDER[ROLE[b.check]], CHECKS.index(b.check)))
+    judged = [c.check for c in coverage if c.judged]
+    if verdict is Verdict.PASS:
+        text = f"PASS: run {run_id} passed every judged check ({', '.join(judged)})."
+    elif verdict is Verdict.INVALID:
+        problems = [b for b in ordered if ROLE[b.check] == "measurement"]
+        text = (f"INVALID: run {run_id} cannot be judged, its measurement is not "
+                f"trustworthy: " + "; ".join(b.message for b in problems) + ".")
+        untrusted = [b for b in ordered if ROLE[b.check] != "measurement"]
+        if untrusted:
+            text += (" Not trusted under this measurement: "
+                     + "; ".join(b.message for b in untrusted) + ".")
+    elif breaches:
+        text = f"FAIL: run {run_id} failed the gate: " + "; ".join(
+            b.message for b in ordered) + "."
     else:
-        text = f"Run {run_id} failed the gate on insufficient samples."
-    if short:
-        verdict = "failing the gate" if fail_on_insufficient else "not judged"
-        text += (f" Insufficient ({verdict}): " + "; ".join(s.message for s in short) + ".")
+        text = f"FAIL: run {run_id} failed the gate on insufficient samples."
+    not_judged = [c for c in coverage if not c.judged]
+    if not_judged:
+        text += " Not judged: " + "; ".join(f"{c.check} ({c.reason})" for c in not_judged) + "."
+    if per_check := _thin(short):
+        verdict_word = "failing the gate" if fail_on_insufficient else "not judged"
+        text += (f" Insufficient buckets ({verdict_word}): "
+                 + "; ".join(f"{check}: {_few(buckets)}"
+                             for check, buckets in per_check.items()) + ".")
+    if any(c.check == "history" and c.judged for c in coverage):
+        text += f" Judged against the {baseline.describe().removeprefix('baseline: ')}."
     return text
+
+
+def _thin(short: list[Breach]) -> dict[str, list[str]]:
+    """Insufficient buckets per check; a check with no rows at all is left to its
+    coverage line."""
+    per_check: dict[str, list[str]] = {}
+    for s in short:
+        if s.bucket is not None:
+            per_check.setdefault(s.check, []).append(s.bucket)
+    return per_check
 
 
 def validate_connection(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds,
                         data_docs_dir: str | Path | None = None) -> GateResult:
-    """Validate the check tables of ``run_id`` on an open warehouse connection."""
+    """Validate the check tables of ``run_id`` on an open warehouse connection, record
+    ``expectation_results`` and the run's verdict."""
     import great_expectations as gx
 
     all_rules = rules(thresholds)
+    baseline = baseline_status(con, run_id, thresholds.history.nights)
     records: list[tuple] = []
     breaches: list[Breach] = []
     short: list[Breach] = []
+    coverage: list[Coverage] = []
     with _gx_context(Path(data_docs_dir) if data_docs_dir else None) as context:
         source = context.data_sources.add_pandas("warehouse")
         for check in CHECKS:
@@ -179,10 +293,11 @@ def validate_connection(con: duckdb.DuckDBPyConnection, run_id: str, thresholds:
             results: dict[str, Any] = {}
             if not frame.empty:
                 batch = source.add_dataframe_asset(f"check_{check}") \
-                    .add_batch_definition_whole_dataframe(run_id)
+                    .add_batch_definition_whole_dataframe(_gx_name(run_id))
                 suite = context.suites.add(_suite(gx, check, check_rules))
                 definition = context.validation_definitions.add(
-                    gx.ValidationDefinition(name=f"{check}:{run_id}", data=batch, suite=suite))
+                    gx.ValidationDefinition(name=f"{check}:{_gx_name(run_id)}", data=batch,
+                                            suite=suite))
                 outcome = definition.run(
                     batch_parameters={"dataframe": frame},
                     result_format={"result_format": "COMPLETE",
@@ -192,14 +307,20 @@ def validate_connection(con: duckdb.DuckDBPyConnection, run_id: str, thresholds:
             records += rows
             breaches += found
             short += few
+            coverage.append(_coverage(check, frame, check_rules, found, baseline))
         if data_docs_dir is not None:
             context.build_data_docs()
-    passed = not breaches and not (short and thresholds.fail_on_insufficient)
+    verdict = _verdict(breaches, short, thresholds)
     with transaction(con):
         con.execute("DELETE FROM expectation_results WHERE run_id = $run_id", {"run_id": run_id})
-        con.executemany("INSERT INTO expectation_results VALUES (?, ?, ?, ?, ?, ?, ?)", records)
-    message = _message(run_id, passed, breaches, short, thresholds.fail_on_insufficient)
-    return GateResult(passed=passed, message=message, breaches=breaches, insufficient=short)
+        con.executemany("INSERT INTO expectation_results VALUES "
+                        "(?, ?, ?, ?, ?, ?, ?, ?)", records)
+        con.execute("UPDATE runs SET verdict = $verdict WHERE run_id = $run_id",
+                    {"verdict": verdict.value, "run_id": run_id})
+    message = _message(run_id, verdict, breaches, short, coverage, baseline,
+                       thresholds.fail_on_insufficient)
+    return GateResult(verdict=verdict, message=message, breaches=breaches, insufficient=short,
+                      coverage=coverage, baseline=baseline.describe())
 
 
 def validate(db_path: str | Path, run_id: str, thresholds: Thresholds,
@@ -209,4 +330,4 @@ def validate(db_path: str | Path, run_id: str, thresholds: Thresholds,
         return validate_connection(con, run_id, thresholds, data_docs_dir)
 
 
-__all__ = ["Breach", "GateResult", "validate", "validate_connection"]
+__all__ = ["Breach", "Coverage", "GateResult", "Verdict", "validate", "validate_connection"]

@@ -30,6 +30,17 @@ class Rule:
     # (failures without token counts, sends before the first telemetry sample); they
     # show in the check table and count in other checks' error rates
     skip_buckets: tuple[str, ...] = ("unknown",)
+    # the expectation's name where one metric column has two rules (run and tenant)
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.metric
+
+    @property
+    def kind(self) -> str:
+        """'max' when the rule is an upper bound, else 'min'."""
+        return "max" if self.max_value is not None else "min"
 
     def bound(self, observed: float | None) -> float | None:
         """The bound a value is judged against: the upper one if it is crossed or the
@@ -97,6 +108,56 @@ def _evicted_share(row: Row, allowed: float) -> str:
             f"n={row['n']} evicted)")
 
 
+def _slo(what: str, fmt: str, side: str) -> Callable[[Row, float], str]:
+    def describe(row: Row, allowed: float) -> str:
+        scope = "of the night" if row["scope"] == "run" else (
+            "of the golden set" if row["scope"] == "golden"
+            else f"for tenant '{row['bucket'].removeprefix('tenant:')}'")
+        return (f"{what} {scope} {fmt.format(row[_SLO_METRIC[what]])} is {side} the SLO "
+                f"{fmt.format(allowed)} (n={row['n']})")
+    return describe
+
+
+_SLO_METRIC = {"error/timeout share": "error_share", "p99 TTFT": "p99_ttft_ms",
+               "p99 latency": "p99_latency_ms", "goodput": "goodput",
+               "mean quality": "mean_quality"}
+
+
+def _history(row: Row, allowed: float) -> str:
+    metric = row["metric"]
+    as_share = metric in ("error_rate", "goodput", "agreement")
+    as_ms = metric.endswith("_ms")
+
+    def show(value: float | None) -> str:
+        if value is None:
+            return "?"
+        return f"{value:.0%}" if as_share else f"{value:.0f} ms" if as_ms else f"{value:.2f}"
+
+    if metric == "paired_quality":
+        return (f"golden prompts score {-row['observed']:.2f} lower than on the baseline "
+                f"nights, prompt by prompt (allowed {row['margin']:.2f}, "
+                f"n={row['n']} prompts)")
+    what = {"agreement": "golden exact-agreement rate", "error_rate": "error/timeout share",
+            "mean_quality": "mean quality", "goodput": "goodput",
+            "p99_latency_ms": "p99 latency", "p99_ttft_ms": "p99 TTFT"}.get(metric, metric)
+    bucket = row["bucket"].rsplit(":", 1)[0]
+    return (f"'{bucket}' {what} {show(row['observed'])} is worse than every one of "
+            f"the {row['baseline_nights']} baseline nights (worst {show(row['baseline_worst'])}"
+            f", median {show(row['baseline_median'])}) by more than the margin "
+            f"{show(row['margin'])} (n={row['n']})")
+
+
+def _measured(what: str) -> Callable[[Row, float], str]:
+    def describe(row: Row, allowed: float) -> str:
+        return f"{what}: {row['detail'] or row['bucket']} (allowed {allowed:g})"
+    return describe
+
+
+def _lag(row: Row, allowed: float) -> str:
+    return (f"the replay fell behind its schedule: p99 send lag {row['lag_p99_ms']:.0f} ms "
+            f"(allowed {allowed:.0f} ms, n={row['n']})")
+
+
 def rules(t: Thresholds) -> list[Rule]:
     skew = t.replica_skew.max_abs_delta_mean
     lag = t.autoscaling_lag.max_drop_mean
@@ -104,7 +165,42 @@ def rules(t: Thresholds) -> list[Rule]:
     drift = t.traffic_pattern_drift.max_drop_mean
     fair = t.tenant_fairness
     errors = t.max_error_rate_increase
+    slo = t.slo
+    m = t.measurement
+    run, tenant, golden = (("insufficient", False), ("scope", "run")), \
+        (("insufficient", False), ("scope", "tenant")), \
+        (("insufficient", False), ("scope", "golden"))
     return [
+        # The night in absolute terms: a fault on every replica still breaches these.
+        Rule("slo", "error_share", None, slo.max_error_share, slo.max_error_share,
+             _slo("error/timeout share", "{:.0%}", "above"), where=run),
+        Rule("slo", "error_share", None, slo.max_tenant_error_share,
+             slo.max_tenant_error_share, _slo("error/timeout share", "{:.0%}", "above"),
+             where=tenant, label="tenant_error_share"),
+        Rule("slo", "goodput", slo.min_goodput, None, slo.min_goodput,
+             _slo("goodput", "{:.0%}", "below"), where=run),
+        Rule("slo", "p99_ttft_ms", None, slo.max_p99_ttft_ms, slo.max_p99_ttft_ms,
+             _slo("p99 TTFT", "{:.0f} ms", "above"), where=run),
+        Rule("slo", "p99_latency_ms", None, slo.max_p99_latency_ms, slo.max_p99_latency_ms,
+             _slo("p99 latency", "{:.0f} ms", "above"), where=run),
+        Rule("slo", "mean_quality", slo.min_golden_quality, None, slo.min_golden_quality,
+             _slo("mean quality", "{:.2f}", "below"), where=golden,
+             label="golden_quality"),
+        # Against the accepted baseline: excess > 0 is worse than every baseline night
+        # by more than their spread, tonight's noise and the margin (history.sql).
+        Rule("history", "excess", None, 0.0, 0.0, _history),
+        # The measurement: a breach here makes the run INVALID.
+        Rule("measurement", "missing_share", None, m.max_missing_share, m.max_missing_share,
+             _measured("requests without a span"),
+             where=(("insufficient", False), ("item", "spans")), label="missing_spans"),
+        Rule("measurement", "lag_p99_ms", None, m.max_lag_p99_ms, m.max_lag_p99_ms, _lag,
+             where=(("insufficient", False), ("item", "schedule_lag"))),
+        Rule("measurement", "gap_share", None, m.max_telemetry_gap_share,
+             m.max_telemetry_gap_share, _measured("telemetry gaps"),
+             where=(("insufficient", False), ("item", "telemetry"))),
+        Rule("measurement", "identified_share", m.min_identified_share, None,
+             m.min_identified_share, _measured("replica ids"),
+             where=(("insufficient", False), ("item", "replica_ids"))),
         # A replica is sick when it answers worse than its cohort; with two replicas
         # the median sits between them, and only the worse one is the finding.
         Rule("replica_skew", "delta_mean", -skew, None, skew, _replica),

@@ -70,6 +70,56 @@ class TenantFairness(_Section):
     max_tail_drop: float = Field(default=0.05, ge=0, le=1)
 
 
+class Slo(_Section):
+    """Absolute service levels of the night: they do not move with the night."""
+
+    modes: list[str] = Field(
+        default_factory=lambda: ["replay", "pinned"],
+        description="Span modes the SLOs judge (the tenant burst is a deliberate overload).")
+    max_error_share: float = Field(default=0.05, ge=0, le=1,
+                                   description="Errors + timeouts over all judged requests.")
+    max_tenant_error_share: float = Field(default=0.10, ge=0, le=1,
+                                          description="The same, for any one tenant.")
+    max_p99_ttft_ms: float = Field(default=30_000, gt=0)
+    max_p99_latency_ms: float = Field(default=60_000, gt=0)
+    request_ttft_ms: float = Field(default=30_000, gt=0,
+                                   description="Per-request TTFT SLO (counts for goodput).")
+    request_latency_ms: float = Field(default=60_000, gt=0,
+                                      description="Per-request latency SLO (counts for goodput).")
+    min_goodput: float = Field(default=0.90, ge=0, le=1,
+                               description="Share of requests ok within both request SLOs.")
+    min_golden_quality: float = Field(default=0.15, ge=0, le=1,
+                                      description="Mean quality floor of the pinned golden set.")
+
+
+class History(_Section):
+    """Tonight against the accepted baseline (checks/sql/history.sql)."""
+
+    nights: int = Field(default=3, ge=1, description="Passing nights the baseline holds.")
+    min_samples_p99: int = Field(default=100, ge=1,
+                                 description="Fewest spans a p99 is compared on.")
+    quality_margin: float = Field(default=0.05, ge=0, le=1)
+    share_margin: float = Field(default=0.05, ge=0, le=1,
+                                description="Error share and goodput.")
+    agreement_margin: float = Field(default=0.15, ge=0, le=1,
+                                    description="Golden exact-agreement rate.")
+    latency_margin_ratio: float = Field(default=0.5, ge=0,
+                                        description="p99 margin as a share of the baseline median.")
+
+
+class Measurement(_Section):
+    """When the measurement itself cannot be trusted, the run is INVALID."""
+
+    max_missing_share: float = Field(default=0.0, ge=0, le=1,
+                                     description="Planned requests without a span.")
+    max_lag_p99_ms: float = Field(default=1_000, gt=0,
+                                  description="p99 of the replay's send lag.")
+    telemetry_bin_s: float = Field(default=2.0, gt=0)
+    max_telemetry_gap_share: float = Field(default=0.10, ge=0, le=1)
+    min_identified_share: float = Field(default=0.5, ge=0, le=1,
+                                        description="Pinned requests naming their replica.")
+
+
 class Thresholds(_Section):
     min_samples: int = Field(default=20, ge=1, description="Fewer spans: bucket insufficient.")
     fail_on_insufficient: bool = False
@@ -86,6 +136,9 @@ class Thresholds(_Section):
     kv_cache_eviction: KvCacheEviction = Field(default_factory=KvCacheEviction)
     traffic_pattern_drift: TrafficPatternDrift = Field(default_factory=TrafficPatternDrift)
     tenant_fairness: TenantFairness = Field(default_factory=TenantFairness)
+    slo: Slo = Field(default_factory=Slo)
+    history: History = Field(default_factory=History)
+    measurement: Measurement = Field(default_factory=Measurement)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 

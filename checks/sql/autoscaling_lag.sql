@@ -15,7 +15,8 @@ WITH run_telemetry AS (
     WHERE run_id = $run_id
 ),
 arrivals AS (
-    SELECT sq.*,
+    -- like with like: quality adjusted for the request's stratum (_span_quality.sql)
+    SELECT sq.* REPLACE (sq.adjusted_quality AS quality),
            t.replica_count AS replicas_at_arrival,
            CASE WHEN t.replica_count > 0 THEN t.queue_depth / t.replica_count
                 -- no replica running: any queued request waits on a cold start

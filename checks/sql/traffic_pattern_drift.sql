@@ -23,7 +23,9 @@
 -- whether the replay stressed the cluster the way production did.
 INSERT INTO check_traffic_pattern_drift BY NAME
 WITH replayed AS MATERIALIZED (
-    SELECT * FROM span_quality WHERE mode IN ('replay', 'tenant_burst')
+    -- like with like: quality adjusted for the request's stratum (_span_quality.sql)
+    SELECT * REPLACE (adjusted_quality AS quality)
+    FROM span_quality WHERE mode IN ('replay', 'tenant_burst')
 ),
 origin AS (
     SELECT min(sent_at) AS t0, min(intended_at) AS i0, avg(latency_ms) / 1000 AS mean_latency_s

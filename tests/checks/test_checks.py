@@ -23,7 +23,10 @@ def rows(db, check: str) -> dict[str, dict]:
 
 def test_every_check_binds_only_parameters_it_uses():
     for check in CHECKS:
-        assert {"run_id", "min_samples"} <= set(check_params(check, "r", THRESHOLDS))
+        bound = set(check_params(check, "r", THRESHOLDS))
+        assert "run_id" in bound
+        if check != "measurement":  # it counts planned requests, not bucket sizes
+            assert "min_samples" in bound
 
 
 def test_replica_skew(run_builder):

@@ -1,0 +1,168 @@
+-- history: is tonight worse than the nights this cluster was accepted on?
+-- $baseline_runs are the accepted baseline: the last N passing nights with the same
+-- baseline key (checks/sql/_baseline_runs.sql), empty while it is being established.
+-- Two kinds of row:
+--   <check>/<bucket>, one per metric: a bucket's mean quality, error share, goodput
+--       and p99 TTFT / latency, for the run-level SLO rows and every bucket of the
+--       bucket checks (replica ids change every night, so replica_skew has none)
+--   golden: the pinned golden set, prompt by prompt. At temperature 0 the same prompt
+--       on the same config gives the same answer, so 'agreement' (share of tonight's
+--       golden answers equal to the baseline nights' most common answer to that
+--       prompt) and 'paired_quality' (mean over prompts of tonight's score minus the
+--       baseline nights' score for that prompt) are sharp and cheap.
+-- The test (docs/checks.md): tonight breaches when it is worse than the WORST baseline
+-- night by more than a margin, the largest of
+--   * the baseline nights' own spread (max - min): how much healthy nights move,
+--   * z x tonight's standard error: how much tonight's own sample moves,
+--   * a floor ($quality_margin for quality and paired_quality, $share_margin for error
+--     share and goodput, $agreement_margin for agreement, $latency_margin_ratio x
+--     the baseline median for p99s): what a team would not page for.
+-- With k baseline nights a healthy night is worse than all of them with chance
+-- 1/(k+1); it must then also clear the margin. A value needs >= 2 sufficient
+-- baseline nights, and a p99 >= $min_samples_p99 spans (a p99 of 30 spans is the
+-- slowest request), else the row is insufficient.
+INSERT INTO check_history BY NAME
+WITH nights AS (
+    SELECT unnest($baseline_runs::VARCHAR[]) AS run_id
+    UNION ALL
+    SELECT $run_id
+),
+bucket_rows AS (
+    SELECT run_id, 'slo/' || bucket AS bucket, n, insufficient, sd_quality,
+           mean_quality, error_share AS error_rate, goodput, p99_latency_ms, p99_ttft_ms
+    FROM check_slo WHERE run_id IN (SELECT run_id FROM nights)
+    UNION ALL BY NAME
+    SELECT run_id, 'autoscaling_lag/' || bucket AS bucket, n, insufficient, sd_quality,
+           mean_quality, error_rate, p99_latency_ms, p99_ttft_ms
+    FROM check_autoscaling_lag WHERE run_id IN (SELECT run_id FROM nights)
+    UNION ALL BY NAME
+    SELECT run_id, 'kv_cache_eviction/' || dimension || '/' || bucket AS bucket, n, insufficient,
+           sd_quality, mean_quality, error_rate, p99_latency_ms, p99_ttft_ms
+    FROM check_kv_cache_eviction WHERE run_id IN (SELECT run_id FROM nights)
+    UNION ALL BY NAME
+    SELECT run_id, 'traffic_pattern_drift/' || bucket AS bucket, n, insufficient, sd_quality,
+           mean_quality, error_rate, p99_latency_ms, p99_ttft_ms
+    FROM check_traffic_pattern_drift WHERE run_id IN (SELECT run_id FROM nights)
+    UNION ALL BY NAME
+    SELECT run_id, 'tenant_fairness/' || bucket AS bucket, n, insufficient, sd_quality,
+           mean_quality, error_rate, p99_latency_ms, p99_ttft_ms
+    FROM check_tenant_fairness WHERE run_id IN (SELECT run_id FROM nights)
+),
+bucket_values AS (
+    UNPIVOT bucket_rows
+    ON mean_quality, error_rate, goodput, p99_latency_ms, p99_ttft_ms
+    INTO NAME metric VALUE value
+),
+-- one row per (bucket, metric) of every night, with tonight's standard error
+metric_values AS (
+    SELECT run_id, bucket, metric, n, value,
+           insufficient OR (metric LIKE 'p99%' AND n < $min_samples_p99) AS insufficient,
+           CASE WHEN metric = 'mean_quality' THEN sd_quality / sqrt(n)
+                WHEN metric IN ('error_rate', 'goodput') THEN sqrt(value * (1 - value) / n)
+                ELSE 0.0 END AS se
+    FROM bucket_values
+    WHERE n > 0
+),
+-- the golden set, prompt by prompt
+golden AS (
+    SELECT s.run_id, s.request_id,
+           coalesce(s.output_text, '') || coalesce(s.tool_calls, '') AS answer,
+           s.status = 'ok' AS ok,
+           coalesce(q.quality, 0.0) AS quality
+    FROM spans AS s
+    LEFT JOIN (SELECT run_id, span_id, avg(score) AS quality
+               FROM scores
+               WHERE run_id IN (SELECT run_id FROM nights) AND score IS NOT NULL
+               GROUP BY ALL) AS q USING (run_id, span_id)
+    WHERE s.run_id IN (SELECT run_id FROM nights) AND s.mode = 'pinned'
+),
+usual_answer AS (
+    SELECT request_id, mode(answer) AS answer, avg(quality) AS baseline_quality
+    FROM golden
+    WHERE run_id <> $run_id AND ok
+    GROUP BY request_id
+),
+agreement AS (
+    SELECT g.run_id, 'golden' AS bucket, 'agreement' AS metric, count(*) AS n,
+           avg(CASE WHEN g.ok AND g.answer = u.answer THEN 1.0 ELSE 0.0 END) AS value
+    FROM golden AS g
+    JOIN usual_answer AS u USING (request_id)
+    GROUP BY g.run_id
+),
+paired AS (
+    -- tonight's score minus the baseline's, per prompt
+    SELECT g.request_id, avg(g.quality) - any_value(u.baseline_quality) AS diff
+    FROM golden AS g
+    JOIN usual_answer AS u USING (request_id)
+    WHERE g.run_id = $run_id
+    GROUP BY g.request_id
+),
+golden_values AS (
+    SELECT run_id, bucket, metric, n, value, n < $min_samples AS insufficient,
+           sqrt(value * (1 - value) / n) AS se
+    FROM agreement
+    UNION ALL
+    SELECT $run_id, 'golden', 'paired_quality', count(*), avg(diff), count(*) < 2,
+           stddev_samp(diff) / sqrt(count(*))
+    FROM paired
+    HAVING count(*) > 0
+),
+all_values AS (
+    SELECT * FROM metric_values
+    UNION ALL BY NAME
+    SELECT * FROM golden_values
+),
+tonight AS (
+    SELECT * FROM all_values WHERE run_id = $run_id
+),
+baseline AS (
+    SELECT bucket, metric,
+           count(*)     AS baseline_nights,
+           median(value) AS baseline_median,
+           min(value)   AS low,
+           max(value)   AS high
+    FROM all_values
+    WHERE run_id <> $run_id AND NOT insufficient
+    GROUP BY bucket, metric
+),
+judged AS (
+    SELECT t.bucket, t.metric, t.n, t.value AS observed,
+           CASE WHEN t.metric IN ('error_rate', 'p99_latency_ms', 'p99_ttft_ms')
+                THEN 'higher' ELSE 'lower' END AS worse_when,
+           t.metric = 'paired_quality' AS paired,
+           t.insufficient OR coalesce(b.baseline_nights, 0) < 2
+             AND t.metric <> 'paired_quality' AS insufficient,
+           coalesce(b.baseline_nights, 0) AS baseline_nights,
+           b.baseline_median, b.low, b.high,
+           greatest(
+               coalesce(b.high - b.low, 0),
+               $significance_z * coalesce(t.se, 0),
+               CASE t.metric
+                   WHEN 'mean_quality'   THEN $quality_margin
+                   WHEN 'paired_quality' THEN $quality_margin
+                   WHEN 'agreement'      THEN $agreement_margin
+                   WHEN 'error_rate'     THEN $share_margin
+                   WHEN 'goodput'        THEN $share_margin
+                   ELSE $latency_margin_ratio * b.baseline_median
+               END) AS margin
+    FROM tonight AS t
+    LEFT JOIN baseline AS b USING (bucket, metric)
+)
+SELECT $run_id AS run_id,
+       bucket || ':' || metric AS bucket,  -- one row per bucket and metric: unique
+       metric, n, insufficient, worse_when, observed,
+       -- paired_quality is already tonight minus the baseline: its baseline is 0
+       CASE WHEN paired THEN length($baseline_runs::VARCHAR[]) ELSE baseline_nights END
+           AS baseline_nights,
+       CASE WHEN paired THEN 0.0 ELSE baseline_median END AS baseline_median,
+       CASE WHEN paired THEN 0.0
+            WHEN worse_when = 'higher' THEN high ELSE low END AS baseline_worst,
+       margin,
+       CASE WHEN worse_when = 'higher' THEN observed - (high + margin)
+            WHEN paired THEN -margin - observed
+            ELSE (low - margin) - observed
+       END AS excess
+FROM judged
+-- no accepted baseline (none yet, or establishing): nothing to compare, no rows;
+-- the verdict names the baseline's state instead
+WHERE length($baseline_runs::VARCHAR[]) > 0;
