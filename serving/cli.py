@@ -62,7 +62,7 @@ def stack_up(
     ),
     timeout: float = typer.Option(600.0, help="Seconds to wait for HEALTHY."),
 ) -> None:
-    """Start a local Ray head (unless --address) and deploy the config; wait until healthy."""
+    """Check the config, start a local Ray head (unless --address), deploy; wait until healthy."""
     from serving import stack
 
     settings = get_settings()
@@ -111,11 +111,18 @@ def stack_status(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @stack_app.command("down")
 def stack_down() -> None:
-    """Delete the Serve applications and stop the local Ray head."""
+    """Delete our Serve applications and stop the local Ray head if we started it."""
     from serving import stack
 
-    stack.down(get_settings())
-    console.print("stack down")
+    try:
+        result = stack.down(get_settings())
+    except StackError as exc:
+        _fail(exc)
+    deleted = ", ".join(result.deleted_apps) or "none"
+    head = (f"stopped the local Ray head ({result.head_processes_stopped} processes)"
+            if result.head_processes_stopped else
+            "no Ray head started by cluster-eval is running; Ray left as it is")
+    console.print(f"stack down: applications deleted: {deleted}; {head}")
 
 
 def _print_status(current) -> None:

@@ -9,14 +9,29 @@ place; Serve decides that, and ``apply`` reports which of the two happened.
 The one local-only step is ``start_local_head``: it runs ``ray start`` from the
 serving environment, with the variable that makes the Serve proxy hand the
 ``x-pin-replica`` header to our router as the request's session id.
+
+Only what is ours is touched. ``PUT /api/serve/applications/`` replaces the whole set
+of applications on a cluster, so every PUT carries the other applications back as
+they were deployed (their ``deployed_app_config``) and adds, changes or removes only
+the applications named in our config; the names we deployed are recorded in the
+state directory (``<home>/state/serve-apps.json``) so ``down`` deletes those and no
+other. ``ray stop`` has no per-cluster flag and stops every Ray process on the host,
+so it is never run: ``start_local_head`` records the head it started
+(``<home>/state/ray-head.json``: session directory, process group, each process's
+pid and start time) and ``stop_local_head`` signals those processes and their
+descendants only, after checking each is still the process that was recorded.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,9 +87,14 @@ class ApplyResult(BaseModel):
 def load_config(path: Path) -> dict[str, Any]:
     """Read a ServeConfigV2 file; errors name the file and the field."""
     try:
-        config = yaml.safe_load(path.read_text())
+        config = yaml.safe_load(path.read_bytes().decode("utf-8"))
     except OSError as exc:
         raise StackError(f"cannot read serve config {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise StackError(
+            f"{path}: not a text file (not UTF-8 at byte {exc.start}); "
+            "a ServeConfigV2 file is YAML"
+        ) from exc
     except yaml.YAMLError as exc:
         raise StackError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(config, dict) or not isinstance(config.get("applications"), list):
@@ -181,30 +201,133 @@ def _norm(value: Any) -> Any:
     return value
 
 
+# --- what is ours --------------------------------------------------------------------
+
+
+def state_dir(settings: Settings) -> Path:
+    """Where the stack records what it started and deployed (``<home>/state``)."""
+    return settings.home / "state"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StackError(f"cannot read {path}: {exc}") from exc
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(partial, path)  # readers see the old record or the new one
+
+
+def _apps_record(settings: Settings) -> Path:
+    return state_dir(settings) / "serve-apps.json"
+
+
+def owned_apps(settings: Settings) -> list[str]:
+    """Applications this project deployed on ``settings.dashboard_url``."""
+    return list((_read_json(_apps_record(settings)) or {}).get(settings.dashboard_url, []))
+
+
+def _record_apps(settings: Settings, *, add: Iterable[str] = (),
+                 remove: Iterable[str] = ()) -> None:
+    add, remove = set(add), set(remove)
+    if not add and not remove:
+        return
+    record = _read_json(_apps_record(settings)) or {}
+    names = (set(record.get(settings.dashboard_url, [])) | add) - remove
+    if names:
+        record[settings.dashboard_url] = sorted(names)
+    else:
+        record.pop(settings.dashboard_url, None)
+    _write_json(_apps_record(settings), record)
+
+
+def _other_apps(payload: dict[str, Any], ours: set[str], settings: Settings) -> list[Any]:
+    """The configs of every application not in ``ours``, exactly as they were deployed.
+
+    A PUT replaces the whole set, so these go back with each one; an application
+    deployed without a config file (``serve.run``) cannot be sent back, so nothing is
+    applied rather than deleting it."""
+    configs = []
+    for name, app in (payload.get("applications") or {}).items():
+        if name in ours or app.get("status") == "DELETING":
+            continue
+        config = app.get("deployed_app_config")
+        if not config:
+            raise StackError(
+                f"application '{name}' on {settings.dashboard_url} was not deployed from a "
+                f"config file (it has no deployed_app_config); PUT {SERVE_API} replaces every "
+                "application, so applying would delete it: nothing was changed"
+            )
+        configs.append(config)
+    return configs
+
+
+def _put(client: httpx.Client, body: dict[str, Any], what: str) -> None:
+    try:
+        response = client.put(SERVE_API, json=body)
+    except httpx.HTTPError as exc:
+        raise DashboardUnreachable(f"{what}: the Ray dashboard did not answer: {exc}") from exc
+    if response.status_code >= 400:
+        raise StackError(f"Ray rejected {what} ({response.status_code}): {response.text[:2000]}")
+
+
+# --- apply ---------------------------------------------------------------------------
+
+
 def apply(config_path: Path, settings: Settings, *, timeout_s: float = 600.0) -> ApplyResult:
     """Deploy or reconfigure from a ServeConfigV2 file and wait until every app runs."""
-    wanted = load_config(config_path)
+    return apply_config(load_config(config_path), settings, timeout_s=timeout_s,
+                        source=str(config_path))
+
+
+def apply_config(wanted: dict[str, Any], settings: Settings, *, timeout_s: float = 600.0,
+                 source: str = "the serve config") -> ApplyResult:
+    """:func:`apply` of a loaded config: the applications it names are deployed or
+    reconfigured, every other application on the cluster is sent back unchanged."""
+    ours = [a["name"] for a in wanted["applications"]]
+    options = {k: v for k, v in wanted.items() if k != "applications"}
     before = _get_serve(settings)
+    others = _other_apps(before, set(ours), settings)
     action = _classify(_deployed_configs(before), wanted)
-    failed = [n for n, a in (before.get("applications") or {}).items()
-              if a.get("status") == "DEPLOY_FAILED"]
+    current = before.get("applications") or {}
+    failed = [n for n in ours if (current.get(n) or {}).get("status") == "DEPLOY_FAILED"]
     started = time.monotonic()
     with _client(settings, timeout=60.0) as client:
         if failed and action == "unchanged":
             # Serve ignores a re-apply of an identical config; a failed app must go first.
-            client.delete(SERVE_API).raise_for_status()
+            kept = [a for a in wanted["applications"] if a["name"] not in failed]
+            _put(client, {**options, "applications": others + kept},
+                 f"removing the failed {failed} before re-applying {source}")
             _wait_gone(settings, failed, timeout_s)
             action = "deployed"
         if action != "unchanged":
-            response = client.put(SERVE_API, json=wanted)
-            if response.status_code >= 400:
-                raise StackError(
-                    f"Ray rejected {config_path} ({response.status_code}): {response.text[:2000]}"
-                )
+            _put(client, {**options, "applications": others + wanted["applications"]}, source)
+    _record_apps(settings, add=ours)
     final = wait_healthy(settings, wanted, timeout_s=timeout_s, since=before)
     return ApplyResult(
         action=action, seconds_to_healthy=time.monotonic() - started, status=final
     )
+
+
+def delete_apps(settings: Settings, names: Iterable[str], *,
+                timeout_s: float = 120.0) -> list[str]:
+    """Delete the named applications (a PUT of every other one); return those deleted."""
+    wanted = set(names)
+    payload = _get_serve(settings)
+    present = sorted(n for n in (payload.get("applications") or {}) if n in wanted)
+    if present:
+        with _client(settings, timeout=60.0) as client:
+            _put(client, {"applications": _other_apps(payload, wanted, settings)},
+                 f"deleting {present}")
+        _wait_gone(settings, present, timeout_s)
+    return present
 
 
 def _wait_gone(settings: Settings, names: list[str], timeout_s: float) -> None:
@@ -329,8 +452,124 @@ def head_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class _Process:
+    """One entry of ``/proc``: enough to tell a process from a later one with its pid."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    start_ticks: int  # since boot; with the pid, names one process for the boot's life
+    zombie: bool
+    cmdline: tuple[str, ...]
+
+    @property
+    def program(self) -> str:
+        return os.path.basename(self.cmdline[0]) if self.cmdline else ""
+
+
+def _read_process(pid: int) -> _Process | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone, or not ours to read
+        return None
+    fields = stat.rpartition(")")[2].split()  # the name in parentheses may hold spaces
+    return _Process(
+        pid=pid, ppid=int(fields[1]), pgid=int(fields[2]), start_ticks=int(fields[19]),
+        zombie=fields[0] in ("Z", "X"),
+        cmdline=tuple(a.decode(errors="replace") for a in cmdline.split(b"\0") if a),
+    )
+
+
+def _process_table() -> dict[int, _Process]:
+    if not Path("/proc/self/stat").exists():
+        raise StackError("finding the local head's processes needs /proc (Linux)")
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (proc := _read_process(int(entry.name))):
+            table[proc.pid] = proc
+    return table
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+class RecordedProcess(BaseModel):
+    pid: int
+    start_ticks: int
+    command: str
+
+
+class HeadRecord(BaseModel):
+    """The Ray head ``start_local_head`` started: what ``stop_local_head`` may stop."""
+
+    gcs_address: str
+    dashboard_url: str
+    session_dir: str | None
+    pgid: int
+    boot_id: str
+    processes: list[RecordedProcess]
+
+
+def _is(proc: _Process | None, recorded: RecordedProcess) -> bool:
+    """``proc`` is the recorded process, not a later one that was given its pid."""
+    return proc is not None and not proc.zombie and proc.start_ticks == recorded.start_ticks
+
+
+def _head_record(settings: Settings) -> Path:
+    return state_dir(settings) / "ray-head.json"
+
+
+def recorded_head(settings: Settings) -> HeadRecord | None:
+    data = _read_json(_head_record(settings))
+    return HeadRecord.model_validate(data) if data else None
+
+
+_SESSION_FLAGS = ("--session-dir=", "--session_dir=")
+
+
+def _session_dir(processes: Iterable[_Process]) -> str | None:
+    for proc in processes:
+        for arg in proc.cmdline:
+            if arg.startswith(_SESSION_FLAGS):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def _record_head(settings: Settings, pgid: int) -> HeadRecord:
+    """Find the processes ``ray start`` left behind (its process group: it ran in a
+    session of its own) and record them with their start times."""
+    table = _process_table()
+    members = [p for p in table.values() if p.pgid == pgid and not p.zombie]
+    if not members:  # a Ray that detaches its services: the GCS that holds our port
+        port = settings.ray_address.rsplit(":", 1)[1]
+        members = [p for p in table.values() if p.program == "gcs_server"
+                   and f"--gcs_server_port={port}" in p.cmdline]
+    if not members:
+        raise RayStartFailed(
+            f"`ray start` succeeded but none of its processes could be found; the head at "
+            f"{settings.ray_address} is not recorded, so `stack down` will not stop it"
+        )
+    record = HeadRecord(
+        gcs_address=settings.ray_address, dashboard_url=settings.dashboard_url,
+        session_dir=_session_dir(members), pgid=pgid, boot_id=_boot_id(),
+        processes=[RecordedProcess(pid=p.pid, start_ticks=p.start_ticks,
+                                   command=" ".join(p.cmdline)[:300]) for p in members],
+    )
+    _write_json(_head_record(settings), record.model_dump())
+    return record
+
+
 def start_local_head(settings: Settings, *, timeout_s: float = 120.0) -> bool:
-    """Start a Ray head on this machine unless one answers; True when it started one."""
+    """Start a Ray head on this machine unless one answers; True when it started one.
+
+    The head it starts is recorded (:func:`recorded_head`) for :func:`stop_local_head`.
+    """
     if dashboard_up(settings):
         return False
     host, port = settings.ray_address.rsplit(":", 1)
@@ -346,11 +585,21 @@ def start_local_head(settings: Settings, *, timeout_s: float = 120.0) -> bool:
         "--include-dashboard=true",
         "--disable-usage-stats",
     ]
-    result = subprocess.run(
-        command, env=head_environment(settings), capture_output=True, text=True, timeout=timeout_s
+    # A session of its own: the head's processes share a process group that is not the
+    # caller's, so they can be told apart from every other Ray on the host.
+    process = subprocess.Popen(
+        command, env=head_environment(settings), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
-    if result.returncode != 0:
-        raise RayStartFailed(f"`ray start` failed ({result.returncode}): {_tail(result.stderr)}")
+    try:
+        _, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        process.kill()
+        process.communicate()
+        raise RayStartFailed(f"`ray start` did not finish within {timeout_s:.0f} s") from exc
+    if process.returncode != 0:
+        raise RayStartFailed(f"`ray start` failed ({process.returncode}): {_tail(stderr)}")
+    _record_head(settings, process.pid)
     deadline = time.monotonic() + timeout_s
     while not dashboard_up(settings):
         if time.monotonic() > deadline:
@@ -359,26 +608,122 @@ def start_local_head(settings: Settings, *, timeout_s: float = 120.0) -> bool:
     return True
 
 
+def _head_processes(record: HeadRecord, table: dict[int, _Process]) -> dict[int, _Process]:
+    """The recorded head's live processes: those recorded (same pid *and* start time),
+    its process group while a recorded member is still in it, every process of its
+    session directory, and all their descendants (workers, vLLM engines)."""
+    verified = [table[r.pid] for r in record.processes if _is(table.get(r.pid), r)]
+    if not verified:
+        return {}
+    roots = {p.pid for p in verified}
+    if any(p.pgid == record.pgid for p in verified):
+        roots |= {p.pid for p in table.values() if p.pgid == record.pgid}
+    if record.session_dir:
+        flags = {f + record.session_dir for f in _SESSION_FLAGS}
+        roots |= {p.pid for p in table.values() if flags & set(p.cmdline)}
+    children: dict[int, list[int]] = {}
+    for proc in table.values():
+        children.setdefault(proc.ppid, []).append(proc.pid)
+    found, pending = set(), list(roots)
+    while pending:
+        pid = pending.pop()
+        if pid not in found:
+            found.add(pid)
+            pending.extend(children.get(pid, []))
+    found -= _ancestors(table)  # never this process or what started it
+    return {pid: table[pid] for pid in found if not table[pid].zombie}
+
+
+def _ancestors(table: dict[int, _Process]) -> set[int]:
+    pid, seen = os.getpid(), set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        pid = table[pid].ppid if pid in table else 0
+    return seen
+
+
+def _alive(proc: _Process) -> bool:
+    now = _read_process(proc.pid)
+    return now is not None and not now.zombie and now.start_ticks == proc.start_ticks
+
+
+def _signal_and_wait(procs: list[_Process], grace_s: float) -> None:
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        for proc in procs:
+            if _alive(proc):  # checked right before: a pid is not reused while it lives
+                try:
+                    os.kill(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + wait_s
+        while any(_alive(p) for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        procs = [p for p in procs if _alive(p)]
+        if not procs:
+            return
+
+
+def _bucket(proc: _Process) -> str:
+    return proc.program if proc.program in ("raylet", "gcs_server") else "services"
+
+
+def stop_local_head(settings: Settings, *, grace_s: float = 10.0) -> int:
+    """Stop the head :func:`start_local_head` recorded; return how many processes it
+    stopped (0 when none is recorded or the recorded processes are gone).
+
+    Like ``ray stop``: the raylet first (its workers and agents follow it), then the
+    other services, the GCS last; SIGTERM, then SIGKILL after ``grace_s``."""
+    path = _head_record(settings)
+    record = recorded_head(settings)
+    if record is None:
+        return 0
+    known: dict[int, _Process] = {}  # found once stay known: a worker outlives its raylet
+    if record.boot_id == _boot_id():
+        for bucket in ("raylet", "services", "gcs_server"):
+            known.update(_head_processes(record, _process_table()))
+            _signal_and_wait([p for p in known.values() if _bucket(p) == bucket], grace_s)
+        known.update(_head_processes(record, _process_table()))
+        left = sorted(p.pid for p in known.values() if _alive(p))
+        if left:
+            raise StackError(f"processes of the local head are still running: {left}")
+    path.unlink(missing_ok=True)
+    if record.session_dir:  # `ray stop` forgets the address `ray start` wrote there
+        address_file = Path(record.session_dir).parent / "ray_current_cluster"
+        try:
+            if address_file.read_text().strip() == record.gcs_address:
+                address_file.unlink()
+        except OSError:
+            pass
+    return len(known)
+
+
 def up(config_path: Path, settings: Settings, *, timeout_s: float = 600.0) -> ApplyResult:
+    """Read and check the config, start a local head unless one answers, apply."""
+    wanted = load_config(config_path)
     start_local_head(settings)
-    return apply(config_path, settings, timeout_s=timeout_s)
+    return apply_config(wanted, settings, timeout_s=timeout_s, source=str(config_path))
 
 
-def down(settings: Settings, *, timeout_s: float = 120.0) -> None:
-    """Delete the Serve apps (replicas shut their engines down), then stop the local head."""
-    if dashboard_up(settings):
-        with _client(settings, timeout=60.0) as client:
-            client.delete(SERVE_API)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not (_get_serve(settings).get("applications") or {}):
-                break
-            time.sleep(1.0)
-    try:
-        binary = ray_binary(settings)
-    except RayStartFailed:
-        return
-    subprocess.run(
-        [str(binary), "stop", "--force"],
-        env=head_environment(settings), capture_output=True, text=True, timeout=timeout_s,
-    )
+class DownResult(BaseModel):
+    deleted_apps: list[str]
+    head_processes_stopped: int
+
+
+def down(settings: Settings, *, apps: Iterable[str] | None = None,
+         timeout_s: float = 120.0) -> DownResult:
+    """Delete our Serve applications (``apps``, default: those this project deployed
+    here), then stop the local head if this project started it. Any other application,
+    and any Ray this project did not start, is left alone."""
+    names = owned_apps(settings) if apps is None else list(apps)
+    deleted: list[str] = []
+    failure: StackError | None = None
+    if names and dashboard_up(settings):
+        try:
+            deleted = delete_apps(settings, names, timeout_s=timeout_s)
+        except StackError as exc:  # the head may still be ours to stop
+            failure = exc
+    stopped = stop_local_head(settings)
+    if failure is not None and not stopped:
+        raise failure
+    _record_apps(settings, remove=names)
+    return DownResult(deleted_apps=deleted, head_processes_stopped=stopped)
