@@ -15,6 +15,11 @@ core. A new replica that took a core without holding its lock let the next one c
 the same core (the matrix caught two engines on core 0 for a whole healthy run), so a
 replica waits for a core to free up (:func:`claim_core_waiting`) and shares only when
 none does in time.
+
+The lock files live in ``<temp dir>/cluster-eval-cores-<uid>`` — one per user and
+host, whatever project or home a replica belongs to, since cores are per host. The
+name is predictable, so the directory is created private (0700) and refused, with
+the reason, when it is a symlink, belongs to another user or others can write to it.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import IO
+
+from serving.errors import StackError
 
 __all__ = ["CoreClaim", "claim_core", "claim_core_waiting"]
 
@@ -48,9 +56,28 @@ class CoreClaim:
             self._handle = None
 
 
+def _unsafe(info: os.stat_result) -> str | None:
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory (a symlink or a file)"
+    if info.st_uid != os.getuid():
+        return f"is owned by uid {info.st_uid}, not {os.getuid()}"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
 def _lock_dir() -> Path:
     path = Path(tempfile.gettempdir()) / f"cluster-eval-cores-{os.getuid()}"
-    path.mkdir(mode=0o700, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    problem = _unsafe(path.lstat())  # lstat: a symlink planted in its place is not followed
+    if problem:
+        raise StackError(
+            f"the core lock directory {path} {problem}; refusing to use it — remove it "
+            "(or set TMPDIR to a private directory) so a replica can create it 0700"
+        )
     return path
 
 
