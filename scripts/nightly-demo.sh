@@ -35,7 +35,25 @@ export CLUSTER_EVAL_SERVE_ENV="${CLUSTER_EVAL_SERVE_ENV:-$PROJECT_DIR/.venv-serv
 mkdir -p "$PREFECT_HOME" "$STATE_DIR/logs" "$STATE_DIR/pids"
 [ -x "$PREFECT" ] || { echo "no $PREFECT: run 'make setup' first" >&2; exit 2; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Pid files hold "PID START" (START: field 22 of /proc/PID/stat, the start time), so
+# neither this script nor scripts/stop-all.sh mistakes a reused pid for our process.
+start_time() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  # shellcheck disable=SC2086
+  set -- $stat
+  echo "${20}"
+}
+record_pid() {  # record_pid PID NAME
+  echo "$1 $(start_time "$1")" >"$STATE_DIR/pids/$2.pid"
+}
+alive() {  # alive PIDFILE PATTERN: the recorded process still runs the expected command
+  local pid="" start=""
+  [ -f "$1" ] && read -r pid start _ <"$1" && [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [ -z "$start" ] || [ "$(start_time "$pid")" = "$start" ] || return 1  # old file: no START
+  [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$2"* ]]
+}
 api_up() {
   "$PY" - <<'PYEOF'
 import os, sys, httpx
@@ -50,7 +68,7 @@ echo "==> Prefect server on $PREFECT_UI_URL"
 if ! api_up; then
   nohup "$PREFECT" server start --host 127.0.0.1 --port "$PORT" \
     >"$STATE_DIR/logs/prefect-server.log" 2>&1 &
-  echo $! >"$STATE_DIR/pids/prefect-server.pid"
+  record_pid $! prefect-server
   for _ in $(seq 1 120); do api_up && break; sleep 1; done
   api_up || { echo "server did not start; see $STATE_DIR/logs/prefect-server.log" >&2; exit 2; }
 fi
@@ -60,10 +78,10 @@ echo "==> work pool $POOL (process)"
   || "$PREFECT" work-pool create "$POOL" --type process
 
 echo "==> process worker"
-if ! alive "$STATE_DIR/pids/prefect-worker.pid"; then
+if ! alive "$STATE_DIR/pids/prefect-worker.pid" "prefect worker start"; then
   nohup "$PREFECT" worker start --pool "$POOL" --type process \
     >"$STATE_DIR/logs/prefect-worker.log" 2>&1 &
-  echo $! >"$STATE_DIR/pids/prefect-worker.pid"
+  record_pid $! prefect-worker
 fi
 
 echo "==> deployments from prefect.yaml"
