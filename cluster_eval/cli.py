@@ -8,6 +8,7 @@ inside the commands, never at start-up.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -39,7 +40,15 @@ _register_all()
 
 
 def main() -> None:
-    app()
+    """Run the CLI. A file that is not text, read by a command that expected YAML or
+    JSON, is bad input (exit 2, one line), not a crash and never the gate's exit 1."""
+    try:
+        app()
+    except UnicodeDecodeError as exc:
+        print(f"error: an input file is not text (not UTF-8 at byte {exc.start}); "
+              "the file named in the command's options must be YAML, JSON or JSONL",
+              file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
