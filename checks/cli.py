@@ -80,8 +80,8 @@ def report(
     _check_warehouse(warehouse)
     try:
         with opened(warehouse, read_only=True) as con:
-            (found,) = con.execute("SELECT count(*) FROM runs WHERE run_id = $run_id",
-                                   {"run_id": run_id}).fetchone()
+            ((found,),) = con.execute("SELECT count(*) FROM runs WHERE run_id = $run_id",
+                                      {"run_id": run_id}).fetchall()
         if not found:
             raise _bad_input(f"run {run_id!r} is not in the warehouse {warehouse}")
         print_report(warehouse, run_id)

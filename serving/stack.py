@@ -78,8 +78,11 @@ class StackStatus(BaseModel):
         return bool(self.applications) and all(s == "RUNNING" for s in self.applications.values())
 
 
+Action = Literal["unchanged", "reconfigured", "deployed"]
+
+
 class ApplyResult(BaseModel):
-    action: Literal["unchanged", "reconfigured", "deployed"]
+    action: Action
     seconds_to_healthy: float
     status: StackStatus
 
@@ -163,11 +166,11 @@ def _deployed_configs(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _classify(current: dict[str, Any], wanted: dict[str, Any]) -> str:
+def _classify(current: dict[str, Any], wanted: dict[str, Any]) -> Action:
     """What re-applying ``wanted`` will do, by Serve's own rule."""
     if not current:
         return "deployed"
-    action = "unchanged"
+    action: Action = "unchanged"
     for app in wanted["applications"]:
         old = current.get(app["name"])
         if old is None:
