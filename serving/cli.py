@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
+    """One line on stderr (never wrapped: scripts grep it), exit 2."""
+    console.print(f"[red]error:[/red] {exc}", soft_wrap=True, markup=True, highlight=False)
     raise typer.Exit(2)
 
 
@@ -122,7 +123,7 @@ def stack_down() -> None:
     head = (f"stopped the local Ray head ({result.head_processes_stopped} processes)"
             if result.head_processes_stopped else
             "no Ray head started by cluster-eval is running; Ray left as it is")
-    console.print(f"stack down: applications deleted: {deleted}; {head}")
+    console.print(f"stack down: applications deleted: {deleted}; {head}", soft_wrap=True)
 
 
 def _print_status(current) -> None:
