@@ -4,7 +4,11 @@ httpx stays the replay's client API; aiohttp (C HTTP parser, uvloop-friendly
 connector) does the I/O. ``httpx_aiohttp.AiohttpTransport`` converts every request
 from scratch: the URL to a string and back through yarl, a fresh ``ClientTimeout``.
 A replay sends thousands of requests to a handful of URLs with one timeout policy,
-so those are cached here; error mapping and the response stream are the library's.
+so those are cached here. Error mapping is the library's, completed: aiohttp
+exceptions it leaves unmapped (``ClientResponseError`` when the status line or a
+header does not parse) would escape httpx's exception tree; they are raised as
+:class:`~traffic.transport.MalformedResponse` (any other ``ClientError`` as
+``httpx.TransportError``), from the original.
 Its aiohttp session keeps no cookies (``DummyCookieJar``): a replayed request goes
 out with the headers it was captured with, never with a cookie an earlier response
 set (httpx's own jar is disabled in :func:`traffic.transport.make_client`).
@@ -13,9 +17,13 @@ Measured in benchmarks/replay_rate.py (see benchmarks/README.md).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
 import aiohttp
 import httpx
 from aiohttp import ClientTimeout
+from aiohttp.http_exceptions import HttpProcessingError
 from httpx_aiohttp.transport import (
     AiohttpResponseStream,
     AiohttpTransport,
@@ -23,9 +31,34 @@ from httpx_aiohttp.transport import (
 )
 from yarl import URL
 
+from traffic.transport import MalformedResponse
+
 __all__ = ["FastAiohttpTransport"]
 
 _EXTENSIONS = {"http_version": b"HTTP/1.1"}
+
+
+@contextlib.contextmanager
+def _mapped() -> Iterator[None]:
+    """``map_aiohttp_exceptions``, and what it leaves out, into httpx's exceptions."""
+    try:
+        with map_aiohttp_exceptions():
+            yield
+    except (aiohttp.ClientResponseError, HttpProcessingError) as exc:
+        raise MalformedResponse(str(exc)) from exc
+    except aiohttp.ClientError as exc:
+        raise httpx.TransportError(str(exc)) from exc
+
+
+class _ResponseStream(AiohttpResponseStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _mapped():
+            async for chunk in self._aiohttp_response.content.iter_chunked(self.CHUNK_SIZE):
+                yield chunk
+
+    async def aclose(self) -> None:
+        with _mapped():
+            await self._aiohttp_response.__aexit__(None, None, None)
 
 
 class FastAiohttpTransport(AiohttpTransport):
@@ -69,7 +102,7 @@ class FastAiohttpTransport(AiohttpTransport):
             return await super().handle_async_request(request)
         if not hasattr(self.client, "request"):
             self.client = self.get_client()
-        with map_aiohttp_exceptions():
+        with _mapped():
             try:
                 data = request.content or None
             except httpx.RequestNotRead:
@@ -92,7 +125,7 @@ class FastAiohttpTransport(AiohttpTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=AiohttpResponseStream(response),
+            stream=_ResponseStream(response),
             request=request,
             extensions=extensions,
         )

@@ -4,6 +4,18 @@ Split from the replay engine because it is a different concern (what a response
 means, not when a request leaves) and is tested through it. Public names are for
 ``traffic.replay`` only; the contract they implement is docs/architecture.md
 (telemetry headers, the final chunk's ``cluster_eval`` object, Span columns).
+
+Whatever a server sends, the answer is read into typed span fields or refused whole:
+
+* the envelope (a chunk, ``choices``, a choice, its ``delta``, ``tool_calls``, a call,
+  its ``function``) in a shape a chat completion never has raises :class:`BadResponse`,
+  and the span is a ``protocol_error``;
+* a leaf of the wrong type costs that field only: a count that is not an integer in
+  int64's range is null, a finish reason or tool name that is not a string is its JSON
+  text, a ``usage`` that is not an object is ignored.
+
+The checks are type tests on values already parsed, a few per chunk: nothing next to
+the JSON parse on the hot path.
 """
 
 from __future__ import annotations
@@ -14,10 +26,11 @@ from typing import Any
 
 import httpx
 
-from traffic.spans import Span
+from traffic.spans import Span, as_float, as_int, as_text
 
 __all__ = [
     "Answer",
+    "BadResponse",
     "StreamError",
     "apply_headers",
     "http_error_class",
@@ -39,17 +52,10 @@ _FLOAT_HEADERS = {
 }
 _STR_HEADERS = {"x-replica-id": "replica_id", "x-config-version": "config_version"}
 _TELEMETRY_KEYS = {
-    **{k.removeprefix("x-").replace("-", "_"): (v, int) for k, v in _INT_HEADERS.items()},
-    **{k.removeprefix("x-").replace("-", "_"): (v, float) for k, v in _FLOAT_HEADERS.items()},
-    **{k.removeprefix("x-").replace("-", "_"): (v, str) for k, v in _STR_HEADERS.items()},
+    **{k.removeprefix("x-").replace("-", "_"): (v, as_int) for k, v in _INT_HEADERS.items()},
+    **{k.removeprefix("x-").replace("-", "_"): (v, as_float) for k, v in _FLOAT_HEADERS.items()},
+    **{k.removeprefix("x-").replace("-", "_"): (v, as_text) for k, v in _STR_HEADERS.items()},
 }
-
-
-def _number(value: Any, kind: type) -> Any:
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def response_headers(response: httpx.Response) -> dict[str, str]:
@@ -77,11 +83,11 @@ def apply_headers(span: Span, headers: dict[str, str]) -> None:
     for name, attr in _INT_HEADERS.items():
         value = headers.get(name)
         if value is not None:
-            setattr(span, attr, _number(value, int))
+            setattr(span, attr, as_int(value))
     for name, attr in _FLOAT_HEADERS.items():
         value = headers.get(name)
         if value is not None:
-            setattr(span, attr, _number(value, float))
+            setattr(span, attr, as_float(value))
 
 
 def _apply_cluster_eval(span: Span, obj: Any) -> None:
@@ -94,14 +100,18 @@ def _apply_cluster_eval(span: Span, obj: Any) -> None:
     for key, value in obj.items():
         spec = _TELEMETRY_KEYS.get(str(key).lower().removeprefix("x-").replace("-", "_"))
         if spec is not None and value is not None:
-            attr, kind = spec
-            parsed = _number(value, kind)
+            attr, coerce = spec
+            parsed = coerce(value)
             if parsed is not None:
                 setattr(span, attr, parsed)
 
 
 class StreamError(Exception):
     """The server put an ``error`` object in the stream of a 200 response."""
+
+
+class BadResponse(Exception):
+    """Valid JSON in a shape no chat completion has (a list, a string ``delta``, …)."""
 
 
 class Answer:
@@ -113,45 +123,67 @@ class Answer:
         self.text: list[str] = []
         self.calls: dict[int, dict[str, str]] = {}
         self.finish_reason: str | None = None
-        self.usage: dict[str, Any] | None = None
+        self.usage: Any = None
         self.cluster_eval: Any = None
         self.done = False
         self.first_token: float | None = None
 
-    def chunk(self, obj: dict[str, Any], now: float) -> None:
-        if "error" in obj and not obj.get("choices"):
+    def chunk(self, obj: Any, now: float) -> None:
+        if type(obj) is not dict:
+            raise BadResponse(f"a chunk is a {type(obj).__name__}, not an object")
+        choices = obj.get("choices")
+        if "error" in obj and not choices:
             err = obj["error"]
             kind = err.get("type") if isinstance(err, dict) else None
-            raise StreamError(kind or "StreamError")
-        for choice in obj.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or choice.get("message") or {}
-            content = delta.get("content")
-            if content:
-                self.text.append(content)
-            calls = delta.get("tool_calls")
-            if calls:
-                for i, call in enumerate(calls):
-                    slot = self.calls.setdefault(
-                        call.get("index", i), {"name": "", "arguments": ""}
-                    )
-                    fn = call.get("function") or {}
-                    if fn.get("name"):
-                        slot["name"] += fn["name"]
-                    args = fn.get("arguments")
-                    if args:
-                        slot["arguments"] += args if isinstance(args, str) else json.dumps(args)
-            if self.first_token is None and (
-                content or calls or delta.get("reasoning_content") or delta.get("reasoning")
-            ):
-                self.first_token = now
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+            raise StreamError(kind if isinstance(kind, str) and kind else "StreamError")
+        if choices:
+            if type(choices) is not list:
+                raise BadResponse("choices is not a list")
+            for choice in choices:
+                if type(choice) is not dict:
+                    raise BadResponse("a choice is not an object")
+                if choice.get("index", 0) != 0:
+                    continue
+                delta = choice.get("delta") or choice.get("message") or {}
+                if type(delta) is not dict:
+                    raise BadResponse("a delta is not an object")
+                content = delta.get("content")
+                if content:
+                    self.text.append(content if type(content) is str else json.dumps(content))
+                calls = delta.get("tool_calls")
+                if calls:
+                    self._tool_calls(calls)
+                if self.first_token is None and (
+                    content or calls or delta.get("reasoning_content") or delta.get("reasoning")
+                ):
+                    self.first_token = now
+                finish = choice.get("finish_reason")
+                if finish:
+                    self.finish_reason = as_text(finish)
         if obj.get("usage"):
             self.usage = obj["usage"]
         if obj.get("cluster_eval") is not None:
             self.cluster_eval = obj["cluster_eval"]
+
+    def _tool_calls(self, calls: Any) -> None:
+        if type(calls) is not list:
+            raise BadResponse("tool_calls is not a list")
+        for i, call in enumerate(calls):
+            if type(call) is not dict:
+                raise BadResponse("a tool call is not an object")
+            index = call.get("index", i)
+            slot = self.calls.setdefault(
+                index if type(index) is int else i, {"name": "", "arguments": ""}
+            )
+            fn = call.get("function") or {}
+            if type(fn) is not dict:
+                raise BadResponse("a tool call's function is not an object")
+            name = fn.get("name")
+            if name:
+                slot["name"] += name if type(name) is str else json.dumps(name)
+            args = fn.get("arguments")
+            if args:
+                slot["arguments"] += args if type(args) is str else json.dumps(args)
 
     def fill(self, span: Span) -> None:
         span.output_text = "".join(self.text) if self.text or self.finish_reason else None
@@ -159,12 +191,18 @@ class Answer:
             span.tool_calls = json.dumps([self.calls[k] for k in sorted(self.calls)])
         span.finish_reason = self.finish_reason
         _apply_cluster_eval(span, self.cluster_eval)
-        usage = self.usage or {}
-        if usage.get("prompt_tokens") is not None:
-            span.prompt_tokens = usage["prompt_tokens"]
-        if usage.get("completion_tokens") is not None:
-            span.completion_tokens = usage["completion_tokens"]
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+        usage = self.usage
+        if type(usage) is not dict:
+            return  # absent, or not an object: the headers' counts stand
+        # a count the server sent but that is not one leaves the headers' value
+        prompt = as_int(usage.get("prompt_tokens"))
+        if prompt is not None:
+            span.prompt_tokens = prompt
+        completion = as_int(usage.get("completion_tokens"))
+        if completion is not None:
+            span.completion_tokens = completion
+        details = usage.get("prompt_tokens_details")
+        cached = as_int(details.get("cached_tokens")) if type(details) is dict else None
         if cached is not None:
             span.cached_tokens = cached
 

@@ -17,7 +17,9 @@ Timing model (the reason this module exists rather than a ``for`` loop with slee
 
 Failures are records, not exceptions (see STYLE.md): a request past its deadline is a
 ``timeout`` span, a refused or dropped connection a ``connection_error`` span, a 4xx/5xx
-an ``http_error`` span, a malformed stream a ``protocol_error`` span.
+an ``http_error`` span, a malformed stream or an answer of a shape no chat completion
+has a ``protocol_error`` span. Every scheduled request is exactly one span: whatever
+the server sends, or the client fails to build or send, ends in that request's span.
 
 Past one core, :func:`run_replay` splits the schedule round-robin over ``workers``
 spawned processes that all anchor to the same absolute start time; their spans are
@@ -45,6 +47,7 @@ import pyarrow.compute as pc
 
 from traffic.answer import (
     Answer,
+    BadResponse,
     StreamError,
     apply_headers,
     http_error_class,
@@ -108,7 +111,7 @@ class ReplayResult:
 
 async def _send(
     req: ScheduledRequest,
-    request: httpx.Request,
+    request: httpx.Request | Exception,
     client: httpx.AsyncClient,
     timeout_s: float,
     due: float,
@@ -136,6 +139,8 @@ async def _send(
     answer = Answer()
     deadline = asyncio.timeout(timeout_s)
     try:
+        if isinstance(request, Exception):  # it could not be built: its span says why
+            raise request
         async with deadline:
             response = await client.send(request, stream=True)
             try:
@@ -156,16 +161,19 @@ async def _send(
                     answer.done = True
             finally:
                 await response.aclose()
-    except TimeoutError:
-        if not deadline.expired():
-            raise
-        span.status, span.error_class = "timeout", "RequestTimeout"
+    except TimeoutError as exc:
+        span.status = "timeout"
+        span.error_class = "RequestTimeout" if deadline.expired() else type(exc).__name__
+    except BadResponse:
+        span.status, span.error_class = "protocol_error", "BadResponse"
     except StreamError as exc:
         span.status, span.error_class = "protocol_error", str(exc)
     except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         span.status, span.error_class = "protocol_error", type(exc).__name__
     except (httpx.HTTPError, OSError) as exc:
         span.status, span.error_class = classify_error(exc)
+    except Exception as exc:  # anything else a client or a server can do: still a span
+        span.status, span.error_class = "protocol_error", type(exc).__name__
     span.latency_ms = (clock() - sent) * 1000.0
     if answer.first_token is not None:
         span.ttft_ms = (answer.first_token - sent) * 1000.0
@@ -301,13 +309,28 @@ class _RequestBuilder:
         defaults = self.defaults.get(names)
         if defaults is None:
             defaults = self.defaults[names] = self._defaults(template, names)
+        headers = [*defaults, *req.headers]
+        try:
+            return self._request(template, headers, req.body)
+        except UnicodeEncodeError:
+            # httpx encodes str headers as ASCII; a tenant id captured from a UTF-8
+            # header goes back out as the same UTF-8 bytes (any str can be encoded so)
+            raw = [(_utf8(k), _utf8(v)) for k, v in headers]
+            return self._request(template, raw, req.body)
+
+    @staticmethod
+    def _request(
+        template: httpx.Request,
+        headers: list[tuple[str, str]] | list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> httpx.Request:
         return httpx.Request(
-            "POST",
-            template.url,
-            headers=[*defaults, *req.headers],
-            content=req.body,
-            extensions=template.extensions,
+            "POST", template.url, headers=headers, content=body, extensions=template.extensions
         )
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = False) -> list[Span]:
@@ -317,7 +340,7 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
     factory (the client it makes is closed here). Its ``base_url`` is the target.
     """
     owned = not isinstance(client, httpx.AsyncClient)
-    http = client() if owned else client
+    http = client if isinstance(client, httpx.AsyncClient) else client()
     loop = asyncio.get_running_loop()
     mono = time.monotonic
     start_at = plan.start_at if plan.start_at is not None else time.time() + plan.lead_s
@@ -337,7 +360,11 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
         with _IdleCollector(plan.tune_gc) as collector:
             for req in plan.requests:
                 # built before the wait: its cost is paid while idle, not after the due time
-                request = build(req)
+                request: httpx.Request | Exception
+                try:
+                    request = build(req)
+                except Exception as exc:  # e.g. an endpoint httpx refuses: the span says so
+                    request = exc
                 due = start_mono + req.offset_s / speedup
                 delay = due - mono()
                 if collector.pick(delay):

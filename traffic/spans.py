@@ -4,19 +4,37 @@ The schema lives here, beside the dataclass, so the replay engine, the warehouse
 and the tests share one definition of ``spans.parquet``. Column order and types follow
 the architecture document's Span table; ``intended_at`` / ``sent_at`` are
 ``timestamp[us, UTC]``.
+
+No single value can cost the file: a column that Arrow refuses is converted again value
+by value (:func:`as_int`, :func:`as_float`, :func:`as_text`; a lone surrogate in a
+string becomes U+FFFD), so one bad value is one null, never a missing ``spans.parquet``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import json
+import operator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["MODES", "SPAN_SCHEMA", "STATUSES", "Span", "read_spans", "spans_table", "write_spans"]
+__all__ = [
+    "MODES",
+    "SPAN_SCHEMA",
+    "STATUSES",
+    "Span",
+    "as_float",
+    "as_int",
+    "as_text",
+    "read_spans",
+    "spans_table",
+    "write_spans",
+]
 
 MODES = ("replay", "pinned", "tenant_burst", "baseline")
 STATUSES = ("ok", "http_error", "timeout", "connection_error", "protocol_error")
@@ -101,22 +119,105 @@ class Span:
 
 
 _FIELDS = [f.name for f in dataclasses.fields(Span)]
+_ROW = operator.attrgetter(*_FIELDS)
+_COLUMN = {name: i for i, name in enumerate(_FIELDS)}
+
+
+# --- one value at a time, when Arrow refuses a column ----------------------------------
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def as_int(value: Any) -> int | None:
+    """A count: an integer (or integral number, or decimal digits) within int64, else None.
+
+    ``True`` is not 1 and ``"1.0"`` is not a count; a float counts only when it is whole.
+    """
+    if type(value) is not int:
+        if type(value) is str:
+            try:
+                value = int(value)
+            except ValueError:
+                return None
+        elif type(value) is float and value.is_integer():
+            value = int(value)
+        else:
+            return None
+    return value if _INT64_MIN <= value <= _INT64_MAX else None
+
+
+def as_float(value: Any) -> float | None:
+    """A measurement: a JSON number or a header's decimal text, else None."""
+    if type(value) is float:
+        return value
+    if type(value) in (int, str):
+        try:
+            return float(value)
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+def as_text(value: Any) -> str | None:
+    """A string as is; any other value as its JSON text (else ``str``); None stays None."""
+    if value is None or type(value) is str:
+        return value
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
+
+
+def _utf8(value: Any) -> str | None:
+    text = as_text(value)
+    if text is None:
+        return None
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): not UTF-8
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _coercer(kind: pa.DataType) -> Any:
+    if pa.types.is_integer(kind):
+        bits = kind.bit_width - 1
+        low, high = -(2**bits), 2**bits - 1
+
+        def to_int(value: Any) -> int | None:
+            n = as_int(value)
+            return n if n is not None and low <= n <= high else None
+
+        return to_int
+    if pa.types.is_floating(kind):
+        return as_float
+    return _utf8
+
+
+def _array(values: list[Any] | tuple[Any, ...], field: pa.Field) -> pa.Array:
+    if field.type == _TS:
+        micros = pa.array([round(v * 1_000_000) for v in values], pa.int64())
+        return micros.cast(_TS)
+    try:
+        return pa.array(values, field.type)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        coerce = _coercer(field.type)
+        return pa.array([coerce(v) for v in values], field.type)
 
 
 def spans_table(spans: Iterable[Span]) -> pa.Table:
-    """Columnar copy of ``spans`` with exactly ``SPAN_SCHEMA``."""
-    columns: dict[str, list] = {name: [] for name in _FIELDS}
-    for span in spans:
-        for name in _FIELDS:
-            columns[name].append(getattr(span, name))
+    """Columnar copy of ``spans`` with exactly ``SPAN_SCHEMA``; a refused value → null."""
+    return _table([_ROW(span) for span in spans], _COLUMN)
+
+
+def _table(rows: Sequence[tuple[Any, ...]], index: dict[str, int]) -> pa.Table:
+    """Rows (tuples, ``index`` maps a column to its position) → a ``SPAN_SCHEMA`` table."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(index)
     arrays = []
     for field in SPAN_SCHEMA:
-        values = columns[field.name]
-        if field.type == _TS:
-            micros = pa.array([round(v * 1_000_000) for v in values], pa.int64())
-            arrays.append(micros.cast(_TS))
-        else:
-            arrays.append(pa.array(values, field.type))
+        at = index.get(field.name)
+        values = columns[at] if at is not None else [None] * len(rows)
+        arrays.append(_array(values, field))
     return pa.Table.from_arrays(arrays, schema=SPAN_SCHEMA)
 
 
@@ -130,3 +231,4 @@ def write_spans(spans: Iterable[Span] | pa.Table, path: Path) -> Path:
 
 def read_spans(path: Path) -> pa.Table:
     return pq.read_table(path, schema=SPAN_SCHEMA)
+

@@ -27,6 +27,7 @@ import httpx
 
 __all__ = [
     "ClientSpec",
+    "MalformedResponse",
     "TransportKind",
     "classify_error",
     "limits_for",
@@ -38,6 +39,17 @@ __all__ = [
 TransportKind = Literal["auto", "httpx", "aiohttp"]
 
 T = TypeVar("T")
+
+
+class MalformedResponse(httpx.RemoteProtocolError):
+    """The server's bytes are not HTTP (a bad status line or header), as a parser said.
+
+    Raised from the parser's own exception, so the span's ``error_class`` names it
+    (``BadStatusLine``); a ``protocol_error``, not a ``connection_error``: the server
+    answered, wrongly. httpx's own transport cannot tell a malformed response from a
+    dropped connection (both are a bare ``RemoteProtocolError``), so there it stays a
+    connection error.
+    """
 
 
 def limits_for(rate: float, timeout_s: float, cap: int = 4096, floor: int = 16) -> httpx.Limits:
@@ -141,7 +153,7 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
     chain = _chain(exc)
     root = chain[-1]
     name = type(root).__name__
-    if isinstance(exc, httpx.DecodingError):
+    if isinstance(exc, (httpx.DecodingError, MalformedResponse)):
         return "protocol_error", name
     if isinstance(exc, httpx.TransportError):
         timed_out = any(
