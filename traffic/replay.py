@@ -21,9 +21,16 @@ an ``http_error`` span, a malformed stream or an answer of a shape no chat compl
 has a ``protocol_error`` span. Every scheduled request is exactly one span: whatever
 the server sends, or the client fails to build or send, ends in that request's span.
 
+Spans reach the disk while the replay runs: :func:`run_replay` hands finished spans to
+a :class:`~traffic.spans.SpanLog` (``.spans.part<k>.log`` in the output folder) in
+the schedule's gaps, like the garbage collector's passes, and turns the log into
+``spans.parquet`` at the end. Memory holds only the spans not written yet; a replay that
+is killed leaves its log, whose complete frames :func:`~traffic.spans.read_span_log`
+reads (:func:`span_logs` lists the logs of an output folder).
+
 Past one core, :func:`run_replay` splits the schedule round-robin over ``workers``
-spawned processes that all anchor to the same absolute start time; their spans are
-merged into one ``spans.parquet``.
+spawned processes that all anchor to the same absolute start time; each writes its own
+log and they are merged into one ``spans.parquet``.
 """
 
 from __future__ import annotations
@@ -55,10 +62,10 @@ from traffic.answer import (
     response_headers,
 )
 from traffic.schedule import ScheduledRequest
-from traffic.spans import Span, read_spans, write_spans
+from traffic.spans import Span, SpanLog, read_span_log, write_spans
 from traffic.transport import ClientSpec, classify_error, limits_for, run_async
 
-__all__ = ["ReplayPlan", "ReplayResult", "replay", "run_replay"]
+__all__ = ["ReplayPlan", "ReplayResult", "replay", "run_replay", "span_logs"]
 
 ClientSource = httpx.AsyncClient | Callable[[], httpx.AsyncClient]
 
@@ -281,6 +288,61 @@ class _IdleCollector:
         self.per_object_s = (time.perf_counter() - started) / pending
 
 
+class _Flusher:
+    """Hand finished spans to the span log in the schedule's gaps, never at send time.
+
+    Writing costs about a microsecond a span plus a system call (``SpanLog``), paid on
+    the loop; so, like :class:`_IdleCollector`, before each wait :meth:`pick` says how
+    many of the spans finished so far fit in the wait (the measured cost per span plus a
+    margin). They are written once ``batch`` have finished or ``every_s`` has passed
+    since the last write: a killed replay loses at most about ``every_s`` of answers.
+    When the waits are too short (thousands of requests a second), ``overdue`` finished
+    spans are written anyway: a few requests a millisecond or two late, rather than
+    memory growing with the run. Without a log the spans stay in memory.
+    """
+
+    def __init__(
+        self,
+        log: SpanLog | None,
+        done: list[Span],
+        batch: int = 256,
+        every_s: float = 1.0,
+        overdue: int = 2048,
+    ) -> None:
+        self.log, self.done = log, done
+        self.batch, self.every_s, self.overdue = batch, every_s, overdue
+        self.per_span_s = 2e-6  # a first guess until one write is measured
+        self.margin_s = 0.0003
+        self.last = time.monotonic()
+        self.written = 0
+
+    def pick(self, idle_s: float) -> int:
+        """How many finished spans to write now, with ``idle_s`` until the next send."""
+        n = len(self.done)
+        if self.log is None or n == 0:
+            return 0
+        if n >= self.overdue:
+            return n
+        if n < self.batch and time.monotonic() - self.last < self.every_s:
+            return 0
+        fits = int((idle_s - self.margin_s) / self.per_span_s)
+        return min(n, fits) if fits >= min(n, 32) else 0
+
+    def write(self, n: int | None = None) -> None:
+        """Write the first ``n`` finished spans (all when None) to the log."""
+        n = len(self.done) if n is None else min(n, len(self.done))
+        if self.log is None or n == 0:
+            return
+        batch = self.done[:n]
+        del self.done[:n]  # in place: the requests in flight append to this list
+        started = time.perf_counter()
+        self.log.write(batch)
+        if n >= 32:
+            self.per_span_s = (time.perf_counter() - started) / n
+        self.last = time.monotonic()
+        self.written += n
+
+
 class _RequestBuilder:
     """``client.build_request`` with the client-level merges done once per replay.
 
@@ -333,11 +395,19 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = False) -> list[Span]:
+async def replay(
+    plan: ReplayPlan,
+    client: ClientSource,
+    *,
+    progress: bool = False,
+    log: SpanLog | None = None,
+) -> list[Span]:
     """Send ``plan.requests`` open loop; return one span per request, in send order.
 
     ``client`` is an ``httpx.AsyncClient`` (closed by the caller) or a zero-argument
     factory (the client it makes is closed here). Its ``base_url`` is the target.
+    With a ``log``, finished spans are written to it while the replay runs (also when
+    it is cancelled) and the list returned is empty.
     """
     owned = not isinstance(client, httpx.AsyncClient)
     http = client if isinstance(client, httpx.AsyncClient) else client()
@@ -350,11 +420,16 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
         return start_at + (t - start_mono)
 
     spans: list[Span] = []
+    flusher = _Flusher(log, spans)
     inflight: set[asyncio.Task[None]] = set()
     speedup, spin, timeout_s = plan.speedup, plan.spin_s, plan.timeout_s
     n_sent = 0
     bar = _Progress(len(plan.requests)) if progress else None
-    bar_task = loop.create_task(bar.run(lambda: n_sent, lambda: len(spans))) if bar else None
+    bar_task = (
+        loop.create_task(bar.run(lambda: n_sent, lambda: flusher.written + len(spans)))
+        if bar
+        else None
+    )
     build = _RequestBuilder(http)
     try:
         with _IdleCollector(plan.tune_gc) as collector:
@@ -367,11 +442,14 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
                     request = exc
                 due = start_mono + req.offset_s / speedup
                 delay = due - mono()
-                if collector.pick(delay):
-                    # first let the request created just now start: a pass run before
+                n_write = flusher.pick(delay)
+                if n_write or collector.pick(delay):
+                    # first let the request created just now start: work done before
                     # it writes its bytes would make that request the late one
                     await asyncio.sleep(0)
-                    collector.collect()
+                    flusher.write(n_write)
+                    if collector.pick(due - mono()):
+                        collector.collect()
                     delay = due - mono()
                 if delay > spin:
                     await asyncio.sleep(delay - spin)
@@ -384,10 +462,12 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
                 task.add_done_callback(inflight.discard)
                 n_sent += 1
             while inflight:
-                await asyncio.wait(set(inflight))
+                await asyncio.wait(set(inflight), timeout=flusher.every_s if log else None)
+                flusher.write()  # nothing left to send: no gap to wait for
     finally:
         for task in inflight:
             task.cancel()
+        flusher.write()  # what finished before a cancellation is kept too
         if bar_task is not None:
             bar_task.cancel()
             await asyncio.gather(bar_task, return_exceptions=True)
@@ -400,15 +480,21 @@ async def replay(plan: ReplayPlan, client: ClientSource, *, progress: bool = Fal
 # --- running it: processes, files, telemetry -----------------------------------------
 
 
+def span_logs(out_dir: Path) -> list[Path]:
+    """The span logs a replay into ``out_dir`` is writing, or left when it was killed."""
+    return sorted(out_dir.glob(".spans.part*.log"))
+
+
 def _worker(plan: ReplayPlan, client: ClientSpec, part: Path) -> int:
-    """One shard in a spawned process: replay it, write its spans next to the others."""
-    spans = run_async(lambda: replay(plan, client.build))
-    write_spans(spans, part)
-    return len(spans)
+    """One shard in a spawned process: replay it into its own span log."""
+    with SpanLog(part) as log:
+        run_async(lambda: replay(plan, client.build, log=log))
+    return log.rows
 
 
 def _merge(parts: list[Path], path: Path) -> pa.Table:
-    table = pa.concat_tables([read_spans(p) for p in parts])
+    """The span logs into one ``spans.parquet``, sorted; the logs are removed after."""
+    table = pa.concat_tables([read_span_log(p) for p in parts])
     table = table.sort_by([("intended_at", "ascending"), ("span_id", "ascending")])
     write_spans(table, path)
     for p in parts:
@@ -436,6 +522,10 @@ def run_replay(
 ) -> ReplayResult:
     """Replay ``plan`` and write ``out_dir/spans.parquet`` (+ ``telemetry.parquet``).
 
+    Spans are logged to ``out_dir/.spans.part<k>.log`` as they finish and the logs
+    become ``spans.parquet`` at the end; if the replay dies, the logs stay
+    (:func:`span_logs`, :func:`~traffic.spans.read_span_log`).
+
     ``client`` is a :class:`~traffic.transport.ClientSpec` (required for
     ``workers > 1``: each process builds its own client) or a client factory.
     ``sampler`` is a :class:`~traffic.sampler.SamplerConfig`; the sampler runs in its
@@ -462,19 +552,21 @@ def run_replay(
         sampler_thread = threading.Thread(target=sample, name="telemetry-sampler", daemon=True)
         sampler_thread.start()
 
+    for stale in span_logs(out_dir):  # a killed earlier run's: this run replaces them
+        stale.unlink()
+    parts = [out_dir / f".spans.part{k}.log" for k in range(max(1, workers))]
     t0 = time.monotonic()
     try:
         if workers <= 1:
             factory = client.build if isinstance(client, ClientSpec) else client
-            spans = run_async(lambda: replay(plan, factory, progress=progress))
-            write_spans(spans, spans_path)
-            table = read_spans(spans_path)
+            with SpanLog(parts[0]) as log:
+                run_async(lambda: replay(plan, factory, progress=progress, log=log))
+            table = _merge(parts, spans_path)
         else:
             if not isinstance(client, ClientSpec):
                 raise TypeError(
                     "workers > 1 needs a ClientSpec: each process builds its own client"
                 )
-            parts = [out_dir / f".spans.part{k}.parquet" for k in range(workers)]
             ctx = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
                 futures = [

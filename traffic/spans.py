@@ -5,6 +5,11 @@ and the tests share one definition of ``spans.parquet``. Column order and types 
 the architecture document's Span table; ``intended_at`` / ``sent_at`` are
 ``timestamp[us, UTC]``.
 
+Two ways to disk. :func:`write_spans` writes ``spans.parquet``, the file everything
+downstream reads. :class:`SpanLog` appends spans to a log file *while* the replay runs,
+one frame per flush, so a replay that is killed keeps every span it had flushed:
+:func:`read_span_log` reads the complete frames of a torn log into the same table.
+
 No single value can cost the file: a column that Arrow refuses is converted again value
 by value (:func:`as_int`, :func:`as_float`, :func:`as_text`; a lone surrogate in a
 string becomes U+FFFD), so one bad value is one null, never a missing ``spans.parquet``.
@@ -13,11 +18,15 @@ string becomes U+FFFD), so one bad value is one null, never a missing ``spans.pa
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import operator
+import pickle
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
@@ -28,9 +37,11 @@ __all__ = [
     "SPAN_SCHEMA",
     "STATUSES",
     "Span",
+    "SpanLog",
     "as_float",
     "as_int",
     "as_text",
+    "read_span_log",
     "read_spans",
     "spans_table",
     "write_spans",
@@ -232,3 +243,88 @@ def write_spans(spans: Iterable[Span] | pa.Table, path: Path) -> Path:
 def read_spans(path: Path) -> pa.Table:
     return pq.read_table(path, schema=SPAN_SCHEMA)
 
+
+# --- the log written while the replay runs ---------------------------------------------
+
+
+_MAGIC = b"cluster-eval span log 1\n"
+_FRAME = struct.Struct("<Q")
+
+
+class _RowsOnly(pickle.Unpickler):
+    """Rows are tuples of str, int, float, bool and None: a log can name no class."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"a span log names {module}.{name}")
+
+
+class SpanLog:
+    """Spans appended to a log file as they finish: a replay that is killed keeps them.
+
+    The file is a header (magic line, then the Span field names as JSON) and one frame
+    per :meth:`write`: a little-endian u64 length, then a pickle of the batch's rows
+    (one tuple of field values per span). A frame is written with one unbuffered
+    ``write``, so it is in the operating system's hands when ``write`` returns; a
+    process killed mid-frame leaves a torn tail that :func:`read_span_log` leaves out.
+
+    Pickle because the log is written from the replay loop: rows of str, int and float
+    cost about 1 µs a span to pickle, against ~10 for JSON lines and ~6 plus 0.4 ms a
+    batch for Arrow IPC. The reader refuses any global, so a log cannot run code.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.rows = 0
+        self._file = open(path, "wb", buffering=0)
+        header = json.dumps(_FIELDS).encode()
+        self._file.write(_MAGIC + _FRAME.pack(len(header)) + header)
+
+    def write(self, spans: Sequence[Span]) -> None:
+        if spans:
+            data = pickle.dumps([_ROW(span) for span in spans], pickle.HIGHEST_PROTOCOL)
+            self._file.write(_FRAME.pack(len(data)) + data)
+            self.rows += len(spans)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> SpanLog:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def read_span_log(path: Path) -> pa.Table:
+    """The spans of every complete frame of a span log, as a ``SPAN_SCHEMA`` table.
+
+    A torn tail (a killed writer) is left out; a missing file, or one cut before its
+    header, is an empty table.
+    """
+    data = path.read_bytes() if path.exists() else b""
+    rows: list[tuple[Any, ...]] = []
+    index = _COLUMN
+    at = len(_MAGIC)
+    if data.startswith(_MAGIC):
+        at, header = _frame(data, at)
+        index = {name: i for i, name in enumerate(json.loads(header))} if header else {}
+        while header is not None:
+            at, frame = _frame(data, at)
+            if frame is None:
+                break
+            rows += _RowsOnly(io.BytesIO(frame)).load()
+    return _table(rows, index)
+
+
+def _frame(data: bytes, at: int) -> tuple[int, bytes | None]:
+    """The frame at ``at`` and the offset after it; None when the data ends inside it."""
+    end = at + _FRAME.size
+    if end > len(data):
+        return at, None
+    (length,) = _FRAME.unpack_from(data, at)
+    if end + length > len(data):
+        return at, None
+    return end + length, data[end : end + length]

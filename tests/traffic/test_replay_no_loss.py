@@ -10,7 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +27,10 @@ import pytest
 from traffic.format import TrafficRecord
 from traffic.replay import ReplayPlan, replay, run_replay
 from traffic.schedule import build_replay
+from traffic.spans import SPAN_SCHEMA
 from traffic.transport import make_client, run_async
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def chunk(delta: dict | None = None, finish: object = None) -> str:
@@ -330,3 +338,108 @@ def test_non_ascii_tenant_is_sent_as_utf8(raw_server, transport: str) -> None:
     spans = run_async(main)
     assert [(s.tenant_id, s.status) for s in spans] == [("café-東京", "ok"), ("acme", "ok")]
     assert any("x-tenant-id: café-東京".encode() in head.lower() for head in server.heads)
+
+
+# --- 3. spans reach the disk while the replay runs -----------------------------------------
+
+
+def test_span_log_keeps_complete_batches_of_a_torn_file(tmp_path: Path) -> None:
+    from traffic.spans import SpanLog, read_span_log
+
+    one = replay_mock({"ok": GOOD})["ok"]
+    path = tmp_path / "log.arrows"
+    ends = []
+    with SpanLog(path) as log:
+        for i in range(3):
+            log.write([dataclasses.replace(one, span_id=f"s{i}")])
+            ends.append(path.stat().st_size)
+    full = path.read_bytes()
+    assert read_span_log(path).column("span_id").to_pylist() == ["s0", "s1", "s2"]
+    # cut anywhere (every 7th byte, and next to every frame's end): the frames before
+    # the cut are read, the torn one is not
+    cuts = {*range(0, len(full), 7), *(e + d for e in ends for d in (-1, 0, 1))}
+    for cut in sorted(c for c in cuts if 0 <= c <= len(full)):
+        path.write_bytes(full[:cut])
+        got = read_span_log(path).column("span_id").to_pylist()
+        assert got == ["s0", "s1", "s2"][: sum(cut >= e for e in ends)], cut
+    assert read_span_log(tmp_path / "missing.arrows").num_rows == 0
+    assert read_span_log(path).schema.equals(SPAN_SCHEMA)
+
+
+def test_cancelled_replay_leaves_its_finished_spans_in_the_log(tmp_path: Path) -> None:
+    from traffic.spans import SpanLog, read_span_log
+
+    recs = records([f"r{i}" for i in range(200)], rate=100)
+    bodies = {r.request_id: GOOD for r in recs}
+    log_path = tmp_path / "log.arrows"
+
+    async def main():
+        log = SpanLog(log_path)
+        async with mock_client(bodies) as client:
+            task = asyncio.create_task(replay(plan_for(recs), client, log=log))
+            await asyncio.sleep(0.5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        log.close()
+
+    asyncio.run(main())
+    ids = read_span_log(log_path).column("request_id").to_pylist()
+    assert 20 <= len(ids) < 200
+    assert len(set(ids)) == len(ids) and set(ids) <= set(bodies)
+
+
+KILLED = """
+import sys
+from pathlib import Path
+from traffic.format import TrafficRecord
+from traffic.replay import ReplayPlan, run_replay
+from traffic.schedule import build_replay
+from traffic.transport import ClientSpec
+
+url, out, transport = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+recs = [
+    TrafficRecord(request_id=f"r{i}", arrival=i / 50, tenant_id="acme",
+                  body={"model": "m", "messages": [{"role": "user", "content": "q"}]})
+    for i in range(1000)
+]
+run_replay(ReplayPlan(build_replay(recs), timeout_s=5), out, ClientSpec(url, transport))
+"""
+
+
+@pytest.mark.parametrize("transport", ["aiohttp"])
+def test_killed_replay_keeps_its_finished_spans_on_disk(
+    raw_server, tmp_path: Path, transport: str
+) -> None:
+    from traffic.replay import span_logs
+    from traffic.spans import read_span_log
+
+    server = raw_server(lambda head, body: http_sse(GOOD))
+    out = tmp_path / "out"
+    script = tmp_path / "replay_then_die.py"
+    script.write_text(KILLED)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), server.url, str(out), transport],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(server.heads) < 150:  # ~3 s into a 20 s replay
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the replay did not get going"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    sent = len(server.heads)
+
+    assert not (out / "spans.parquet").exists()
+    logs = span_logs(out)
+    assert logs, list(out.iterdir())
+    ids = [i for p in logs for i in read_span_log(p).column("request_id").to_pylist()]
+    # everything answered more than the flush interval before the kill is on disk
+    assert 50 <= len(ids) <= sent
+    assert len(set(ids)) == len(ids) and set(ids) <= {f"r{i}" for i in range(1000)}
