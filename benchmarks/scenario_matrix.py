@@ -25,7 +25,13 @@ from checks.evaluate import evaluate_run
 from cluster_eval.settings import PROJECT_ROOT
 from scenarios.matrix import is_diagonal, markdown
 from scenarios.model import catalog
-from scenarios.runner import ScenarioRun, read_verdicts, record, run_scenario
+from scenarios.runner import (
+    ScenarioRun,
+    expected_verdict,
+    read_verdicts,
+    record,
+    run_scenario,
+)
 from warehouse import opened
 
 
@@ -43,7 +49,8 @@ def rejudge(db: Path) -> list[ScenarioRun]:
         thresholds = PROJECT_ROOT / scenario.thresholds if scenario.thresholds else None
         gate = evaluate_run(db, run_id, thresholds)
         runs.append(ScenarioRun(name, repetition, run_id, status or "", gate.message, 0.0,
-                                read_verdicts(db, run_id, scenario)))
+                                read_verdicts(db, run_id, scenario), gate.verdict.value,
+                                expected_verdict(scenario)))
     return runs
 
 
@@ -68,7 +75,8 @@ def main() -> None:
             run = run_scenario(scenario, repetition, db=db, out_dir=args.out)
             record(db, [run])
             runs.append(run)
-            print(f"{scenario.name} #{repetition}: {run.state} in {run.wall_s:.0f} s — "
+            print(f"{scenario.name} #{repetition}: {run.verdict or run.state} in "
+                  f"{run.wall_s:.0f} s — "
                   + ", ".join(f"{v.check}={v.status}" for v in run.verdicts), flush=True)
     table = markdown(runs)
     (args.out / "matrix.md").write_text(table)

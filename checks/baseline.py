@@ -19,7 +19,8 @@ import duckdb
 from checks.compute import sql
 from checks.errors import RunNotFound
 
-__all__ = ["BaselineStatus", "accept", "baseline_status", "events", "reset"]
+__all__ = ["BaselineStatus", "accept", "baseline_status", "current_baseline", "events", "keys",
+           "reset"]
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,27 @@ def baseline_status(con: duckdb.DuckDBPyConnection, run_id: str, nights: int
     key = rows[0][0] if rows else None
     if key is None:
         return BaselineStatus(None, (), nights)
+    return _status(con, key, run_id, nights)
+
+
+def current_baseline(con: duckdb.DuckDBPyConnection, key: str, nights: int) -> BaselineStatus:
+    """The baseline the next night of ``key`` would be judged against."""
+    return _status(con, key, None, nights)
+
+
+def _status(con: duckdb.DuckDBPyConnection, key: str, run_id: str | None, nights: int
+            ) -> BaselineStatus:
     found = con.execute(sql("_baseline_runs"),
-                        {"run_id": run_id, "baseline_key": key, "nights": nights}).fetchall()
+                        {"run_id": run_id, "now": datetime.now(UTC), "baseline_key": key,
+                         "nights": nights}).fetchall()
     return BaselineStatus(key, tuple(r[0] for r in found), nights)
+
+
+def keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every baseline key with nights or events in the warehouse."""
+    return [r[0] for r in con.execute(
+        "SELECT baseline_key FROM runs WHERE baseline_key IS NOT NULL "
+        "UNION SELECT baseline_key FROM baseline_events ORDER BY 1").fetchall()]
 
 
 def accept(con: duckdb.DuckDBPyConnection, run_id: str, reason: str) -> str:
@@ -79,13 +98,15 @@ def events(con: duckdb.DuckDBPyConnection, key: str | None = None) -> list[tuple
     """``(baseline_key, action, run_id, happened_at, reason)``, newest first."""
     return con.execute(
         "SELECT baseline_key, action, run_id, happened_at, reason FROM baseline_events "
-        "WHERE $key IS NULL OR baseline_key = $key ORDER BY happened_at DESC", {"key": key}).fetchall()
+        "WHERE $key IS NULL OR baseline_key = $key ORDER BY happened_at DESC",
+        {"key": key}).fetchall()
 
 
 def _record(con: duckdb.DuckDBPyConnection, key: str, action: str, run_id: str | None,
             reason: str) -> None:
     if not reason.strip():
         raise ValueError("a baseline change needs a reason")
-    con.execute("INSERT INTO baseline_events VALUES ($key, $action, $run_id, $happened_at, $reason)",
+    con.execute("INSERT INTO baseline_events "
+                "VALUES ($key, $action, $run_id, $happened_at, $reason)",
                 {"key": key, "action": action, "run_id": run_id,
                  "happened_at": datetime.now(UTC), "reason": reason})

@@ -42,7 +42,8 @@ def evaluate(
     data_docs: Annotated[Path | None, typer.Option(
         "--data-docs", help="Write Great Expectations Data Docs (HTML) here.")] = None,
 ) -> None:
-    """Score the run's spans, compute the five checks, run the gate; exit 1 on breach."""
+    """Score the run's spans, compute the checks, run the gate: exit 0 PASS, 1 FAIL,
+    3 INVALID, 2 bad input."""
     import duckdb
 
     from checks.errors import ChecksError
@@ -62,7 +63,8 @@ def evaluate(
             f"{thresholds or 'the thresholds file'}: not a text file "
             f"(not UTF-8 at byte {exc.start}); thresholds are YAML") from exc
     typer.echo(result.message)
-    raise typer.Exit(0 if result.passed else 1)
+    # 0 PASS, 1 FAIL, 3 INVALID (docs/checks.md, "The verdict")
+    raise typer.Exit({"PASS": 0, "FAIL": 1, "INVALID": 3}[result.verdict])
 
 
 def report(

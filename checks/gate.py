@@ -219,6 +219,10 @@ def _verdict(breaches: list[Breach], short: list[Breach], thresholds: Thresholds
 _ORDER = {"night": 0, "bucket": 1, "measurement": 2}
 
 
+def _rank(breach: Breach) -> tuple[int, int]:
+    return _ORDER[ROLE[breach.check]], CHECKS.index(breach.check)
+
+
 def _few(names: list[str], most: int = 6) -> str:
     """Names, or the first few of many and how many more."""
     if len(names) <= most:
@@ -230,14 +234,15 @@ def _message(run_id: str, verdict: Verdict, breaches: list[Breach], short: list[
              coverage: list[Coverage], baseline: BaselineStatus,
              fail_on_insufficient: bool) -> str:
     """One paragraph: the verdict, what broke (the night first), then coverage."""
-    ordered = sorted(breaches, key=lambda b: (_ORDER[ROLE[b.check]], CHECKS.index(b.check)))
+    ordered = sorted(breaches, key=_rank)
     judged = [c.check for c in coverage if c.judged]
     if verdict is Verdict.PASS:
         text = f"PASS: run {run_id} passed every judged check ({', '.join(judged)})."
     elif verdict is Verdict.INVALID:
         problems = [b for b in ordered if ROLE[b.check] == "measurement"]
         text = (f"INVALID: run {run_id} cannot be judged, its measurement is not "
-                f"trustworthy: " + "; ".join(b.message for b in problems) + ".")
+                f"trustworthy: " + "; ".join(b.message.removeprefix("measurement: ")
+                                             for b in problems) + ".")
         untrusted = [b for b in ordered if ROLE[b.check] != "measurement"]
         if untrusted:
             text += (" Not trusted under this measurement: "
@@ -311,11 +316,13 @@ def validate_connection(con: duckdb.DuckDBPyConnection, run_id: str, thresholds:
         if data_docs_dir is not None:
             context.build_data_docs()
     verdict = _verdict(breaches, short, thresholds)
+    breaches.sort(key=_rank)  # the night first, as the message tells them
     with transaction(con):
         con.execute("DELETE FROM expectation_results WHERE run_id = $run_id", {"run_id": run_id})
         con.executemany("INSERT INTO expectation_results VALUES "
                         "(?, ?, ?, ?, ?, ?, ?, ?)", records)
-        con.execute("UPDATE runs SET verdict = $verdict WHERE run_id = $run_id",
+        con.execute("UPDATE runs SET verdict = $verdict, status = 'judged' "
+                    "WHERE run_id = $run_id",
                     {"verdict": verdict.value, "run_id": run_id})
     message = _message(run_id, verdict, breaches, short, coverage, baseline,
                        thresholds.fail_on_insufficient)

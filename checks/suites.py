@@ -81,9 +81,11 @@ def _errors(noun: str) -> Callable[[Row, float], str]:
 
 def _replica(row: Row, allowed: float) -> str:
     side = "below" if row["delta_mean"] < 0 else "above"
+    noise = row.get("se_delta_mean")
+    margin = f" ± {noise:.2f}" if noise else ""
     return (f"replica '{row['bucket']}' mean quality {row['mean_quality']:.2f} is "
-            f"{abs(row['delta_mean']):.2f} {side} the cohort median "
-            f"{row['ref_mean_quality']:.2f} (allowed {allowed:.2f})")
+            f"{abs(row['delta_mean']):.2f}{margin} {side} the cohort median "
+            f"{row['ref_mean_quality']:.2f} on the same golden prompts (allowed {allowed:.2f})")
 
 
 def _tenant_reference(row: Row) -> str:
@@ -203,7 +205,8 @@ def rules(t: Thresholds) -> list[Rule]:
              where=(("insufficient", False), ("item", "replica_ids"))),
         # A replica is sick when it answers worse than its cohort; with two replicas
         # the median sits between them, and only the worse one is the finding.
-        Rule("replica_skew", "delta_mean", -skew, None, skew, _replica),
+        # ... judged at its optimistic end (delta + z * the paired SE, replica_skew.sql)
+        Rule("replica_skew", "delta_mean_upper", -skew, None, skew, _replica),
         # Bucket drops are judged at their optimistic end (delta + z * SE).
         # 'at_capacity': saturated at the deployment's replica ceiling, not a lag
         Rule("autoscaling_lag", "delta_mean_upper", -lag, None, lag, _drop("bucket"),

@@ -20,6 +20,7 @@ _COMMAND_MODULES = [
     "traffic.cli",
     "traffic.replay_cli",
     "checks.cli",
+    "checks.baseline_cli",
     "flows.cli",
     "scenarios.cli",
 ]

@@ -57,8 +57,11 @@ def _cell(value: Any) -> str:
 def verdict_markdown(run_id: str, gate: Any, checks: dict[str, list[dict[str, Any]]],
                      links: dict[str, Path] | None = None) -> str:
     """The verdict paragraph, then one markdown table per check (breaches in bold)."""
-    verdict = "PASSED" if gate.passed else "FAILED"
-    lines = [f"# cluster-eval run `{run_id}`: {verdict}", "", gate.message, ""]
+    lines = [f"# cluster-eval run `{run_id}`: {gate.verdict}", "", gate.message, ""]
+    lines += ["| check | judged | breaches | why not judged |", "| --- | --- | --- | --- |"]
+    lines += [f"| {c.check} | {'yes' if c.judged else 'no'} | {c.breaches} | {c.reason or ''} |"
+              for c in gate.coverage]
+    lines.append("")
     for name, path in (links or {}).items():
         lines.append(f"- {name}: `{path}`")
     if links:

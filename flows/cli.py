@@ -2,8 +2,10 @@
 
 The same flow the ``nightly-cluster-eval`` deployment runs; Prefect runs it
 ephemerally (a temporary local API) unless ``PREFECT_API_URL`` points at a server,
-in which case the run shows in that server's UI too. Exit code: 0 passed, 1 the
-gate failed, 2 infrastructure or configuration failure.
+in which case the run shows in that server's UI too. Exit code, from the final
+state (never from its message): 0 PASS, 1 FAIL (the gate breached), 2 an
+infrastructure or configuration failure (or a crash), 3 INVALID (the measurement
+could not be trusted: docs/checks.md, "The verdict").
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run_command)
 
 
-def exit_code(state_type: str, message: str | None) -> int:
+def exit_code(state_type: str, state_name: str | None) -> int:
+    """0 PASS, 1 FAIL, 2 errored or crashed, 3 INVALID — from the state's type and name."""
+    from flows.cluster_eval import ERRORED, INVALID
+
     if state_type == "COMPLETED":
         return 0
-    text = message or ""
-    if text.startswith(("infrastructure:", "configuration:")):
+    if state_type != "FAILED" or state_name == ERRORED:
         return 2
-    return 1 if state_type == "FAILED" and "failed the gate" in text else 2
+    return 3 if state_name == INVALID else 1
 
 
 def run_command(
@@ -77,4 +81,4 @@ def run_command(
             typer.echo(f"{key}: {summary[key]}")
     else:
         typer.echo(f"{state.name}: {state.message}", err=True)
-    raise typer.Exit(exit_code(state.type.value, state.message))
+    raise typer.Exit(exit_code(state.type.value, state.name))

@@ -4,10 +4,17 @@
         → load_warehouse → compute_checks → validate → report
 
 Thin on purpose: each task calls one plain function of ``flows/pipeline.py`` (tested
-without Prefect). A breached gate ends the run ``Failed`` with the gate's paragraph
-as the message; an unusable stack or endpoint ends it ``Failed`` with
-``infrastructure: …``. Either way ``prefect deployment run … --watch`` exits
-non-zero and the ``on_failure`` hook notifies through the named block.
+without Prefect). The gate's verdict (``checks.gate.Verdict``) decides the state:
+
+* PASS      ``Completed``, the summary as its result;
+* FAIL      ``Failed`` (name ``Failed``), the gate's paragraph (``FAIL: …``) as message;
+* INVALID   ``Failed`` named ``Invalid``, message ``INVALID: …``: the measurement
+            could not be trusted, so the cluster was neither shown broken nor healthy;
+* an unusable stack, endpoint or input: ``Failed`` named ``Errored``, message
+  ``infrastructure: …`` or ``configuration: …``.
+
+All but PASS make ``prefect deployment run … --watch`` exit non-zero and the
+``on_failure`` hook notify through the named block.
 """
 
 from __future__ import annotations
@@ -22,13 +29,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as current_run
 from prefect.states import Failed
 
+from checks.gate import Verdict
 from cluster_eval.settings import Settings, get_settings
 from flows import artifacts, pipeline
 from flows.errors import ConfigurationError, InfrastructureFailure, RunFailed
 from flows.notify import notify_failure
 from flows.plan import BurstOptions
 
-__all__ = ["cluster_eval"]
+__all__ = ["ERRORED", "INVALID", "cluster_eval"]
+
+INVALID = "Invalid"   # state name of an INVALID verdict
+ERRORED = "Errored"   # state name of an infrastructure or configuration failure
 
 EMBEDDED_CONFIG = "serving/configs/embedded-cpu.yaml"
 NIGHTLY_SPEC = "traffic/specs/embedded-nightly.yaml"
@@ -121,7 +132,7 @@ def teardown_stack(settings: Settings) -> None:
 
 
 def _run_info(run_id: str, started: datetime, stack: pipeline.DeployOutcome,
-              settings: Settings) -> Any:
+              settings: Settings, plan: dict[str, Any], baseline_key: str | None) -> Any:
     from warehouse import RunInfo
 
     return RunInfo(
@@ -130,7 +141,20 @@ def _run_info(run_id: str, started: datetime, stack: pipeline.DeployOutcome,
         cluster={"replicas": stack.replica_ids, "app": stack.app,
                  "deployments": stack.deployments, "serve_url": settings.serve_url,
                  "stack_action": stack.action},
+        plan=plan, baseline_key=baseline_key,
     )
+
+
+def _plan(baseline_statuses: dict[str, int], replayed: pipeline.ReplayOutcome,
+          golden_rounds: int, replicas: list[str]) -> dict[str, Any]:
+    """What the night meant to send, for the measurement check to count against."""
+    return {"planned": {"baseline": sum(baseline_statuses.values()), **replayed.counts},
+            "golden_rounds": golden_rounds, "replicas": len(replicas)}
+
+
+def default_baseline_key(app: str, traffic: str) -> str:
+    """One deployment under one workload: '<app> · <traffic file or folder name>'."""
+    return f"{app} · {Path(traffic).name}"
 
 
 @flow(name="cluster-eval", on_failure=[notify_failure], on_crashed=[notify_failure],
@@ -145,6 +169,7 @@ def cluster_eval(
     golden_rounds: int = 2,
     tenant_burst: BurstOptions | None = None,
     thresholds: str | None = None,
+    baseline_key: str | None = None,
     warehouse: str | None = None,
     out_dir: str | None = None,
     notification_block: str | None = None,
@@ -166,6 +191,9 @@ def cluster_eval(
         golden_rounds: times the pinned golden set goes to every replica.
         tenant_burst: the tenant-burst phase after the traffic (``enabled: false`` skips it).
         thresholds: thresholds YAML; default checks/thresholds.yaml.
+        baseline_key: which earlier nights this one is compared with (check history);
+            default '<app> · <traffic name>'. Change it when the workload changes;
+            "" for a one-off run with no baseline (history not judged).
         warehouse: DuckDB file; default ``<CLUSTER_EVAL_HOME>/warehouse.duckdb``.
         out_dir: where ``<run_id>/`` goes; default ``<CLUSTER_EVAL_HOME>/runs``.
         notification_block: notification block (``slug/name`` or name) told on failure.
@@ -192,25 +220,33 @@ def cluster_eval(
         if not stack.replica_ids:
             raise InfrastructureFailure("no RUNNING replica after deploy")
         prepare_traffic(pipeline.resolve(traffic), paths, since, until)
-        baseline(golden_path, stack.replica_ids[0], settings, paths, request_timeout_s)
+        baseline_statuses = baseline(golden_path, stack.replica_ids[0], settings, paths,
+                                     request_timeout_s)
         replayed = replay.with_options(timeout_seconds=replay_timeout_s)(
             paths, golden_path, stack, settings, speedup, golden_rounds, burst,
             request_timeout_s)
         score(paths, replayed, limits)
-        load_warehouse(db, _run_info(run_id, started, stack, settings), paths, replayed)
+        key = default_baseline_key(stack.app, traffic) if baseline_key is None \
+            else baseline_key or None  # "": no baseline (a one-off experiment)
+        plan = _plan(baseline_statuses, replayed, golden_rounds, stack.replica_ids)
+        load_warehouse(db, _run_info(run_id, started, stack, settings, plan, key), paths,
+                       replayed)
         compute_checks(db, run_id, limits)
         gate: Any = validate(db, run_id, limits, paths.data_docs)
         page = report(db, run_id, gate, paths)
     except RunFailed as exc:
         logger.error("%s", exc)
-        return Failed(message=str(exc))
+        return Failed(message=str(exc), name=ERRORED)
     finally:
         if teardown:
             teardown_stack(settings)
-    summary = {"run_id": run_id, "passed": gate.passed, "warehouse": str(db),
-               "report": str(page), "data_docs": str(paths.data_docs / "index.html"),
-               "message": gate.message}
-    if not gate.passed:
+    summary = {"run_id": run_id, "verdict": gate.verdict.value, "passed": gate.passed,
+               "warehouse": str(db), "report": str(page),
+               "data_docs": str(paths.data_docs / "index.html"), "message": gate.message}
+    if gate.verdict is Verdict.INVALID:
+        logger.error("%s", gate.message)
+        return Failed(message=gate.message, name=INVALID)
+    if gate.verdict is Verdict.FAIL:
         logger.error("%s", gate.message)
         return Failed(message=gate.message)
     logger.info("%s", gate.message)

@@ -25,6 +25,13 @@ def cell(runs: list[ScenarioRun], check: str) -> str:
         " ◀" if expected == "fail" else "")
 
 
+def verdict_cell(runs: list[ScenarioRun]) -> str:
+    """``FAIL 3/3``: the run verdicts seen and how many matched the expected one."""
+    seen = "/".join(sorted({r.verdict or "error" for r in runs}))
+    matched = sum(r.verdict == r.expected_verdict for r in runs)
+    return f"{seen} {matched}/{len(runs)}" + ("" if matched == len(runs) else " ✗")
+
+
 def _fmt(value: float) -> str:
     return f"{value:+.2f}" if abs(value) < 10 else f"{value:.1f}"
 
@@ -34,13 +41,14 @@ def markdown(runs: list[ScenarioRun]) -> str:
     for run in runs:
         by_scenario[run.scenario].append(run)
     lines = [
-        "| scenario | " + " | ".join(CHECKS) + " | diagonal |",
-        "| --- | " + " | ".join("---" for _ in CHECKS) + " | --- |",
+        "| scenario | verdict | " + " | ".join(CHECKS) + " | diagonal |",
+        "| --- | --- | " + " | ".join("---" for _ in CHECKS) + " | --- |",
     ]
     for name, scenario_runs in by_scenario.items():
         diagonal = sum(r.diagonal for r in scenario_runs)
         lines.append(
-            f"| {name} | " + " | ".join(cell(scenario_runs, c) for c in CHECKS)
+            f"| {name} | {verdict_cell(scenario_runs)} | "
+            + " | ".join(cell(scenario_runs, c) for c in CHECKS)
             + f" | {diagonal}/{len(scenario_runs)} |"
         )
     lines += [

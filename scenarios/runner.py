@@ -45,10 +45,14 @@ class ScenarioRun:
     message: str
     wall_s: float
     verdicts: list[Verdict]
+    verdict: str | None = None           # the run's PASS / FAIL / INVALID (None: errored)
+    expected_verdict: str | None = None  # PASS for a healthy scenario, else FAIL
 
     @property
     def diagonal(self) -> bool:
-        return all(v.as_expected for v in self.verdicts)
+        checks_right = all(v.as_expected for v in self.verdicts)
+        return checks_right and (self.expected_verdict is None
+                                 or self.verdict == self.expected_verdict)
 
 
 def expected_status(scenario: Scenario, check: str) -> str:
@@ -56,7 +60,22 @@ def expected_status(scenario: Scenario, check: str) -> str:
     scenario gives no traffic to judge (its ``not_exercised`` list); else ``pass``."""
     if scenario.catches == check:
         return "fail"
+    if check == "history":  # scenario runs have no baseline (run_scenario)
+        return "insufficient"
     return "insufficient" if check in scenario.not_exercised else "pass"
+
+
+def expected_verdict(scenario: Scenario) -> str:
+    return "PASS" if scenario.catches is None else "FAIL"
+
+
+def run_verdict(db: Path, run_id: str) -> str | None:
+    from warehouse import opened
+
+    with opened(db) as con:
+        rows = con.execute("SELECT verdict FROM runs WHERE run_id = $run_id",
+                           {"run_id": run_id}).fetchall()
+    return rows[0][0] if rows else None
 
 
 def read_verdicts(db: Path, run_id: str, scenario: Scenario) -> list[Verdict]:
@@ -96,6 +115,9 @@ def run_scenario(
         golden_rounds=params.golden_rounds,
         tenant_burst=BurstOptions.model_validate(params.tenant_burst),
         thresholds=str(PROJECT_ROOT / scenario.thresholds) if scenario.thresholds else None,
+        # a scenario is a one-night experiment: no baseline, so history is not judged
+        # (and says so); the nightly history is proven on the healthy nightly itself
+        baseline_key="",
         warehouse=str(db),
         out_dir=str(workdir),
         request_timeout_s=params.request_timeout_s,
@@ -104,12 +126,16 @@ def run_scenario(
     wall = time.monotonic() - started
     run_id = str(state.state_details.flow_run_id)
     message = state.message or ""
-    if message.startswith(("infrastructure:", "configuration:")):
+    from flows.cluster_eval import ERRORED
+
+    if state.name == ERRORED:
         verdicts = [Verdict(c, "error", expected_status(scenario, c)) for c in CHECKS]
+        verdict = None
     else:
         verdicts = read_verdicts(db, run_id, scenario)
+        verdict = run_verdict(db, run_id)
     return ScenarioRun(scenario.name, repetition, run_id, state.type.value, message, wall,
-                       verdicts)
+                       verdicts, verdict, expected_verdict(scenario))
 
 
 def record(db: Path, runs: list[ScenarioRun]) -> None:

@@ -109,8 +109,16 @@ class RunInfo(BaseModel):
     cluster: dict[str, Any] = Field(
         default_factory=dict, description="Cluster shape: replicas, autoscaling bounds, nodes."
     )
-    status: str = "finished"
+    status: str = Field(
+        default="loaded",
+        description="'loaded' until the gate judges the run ('judged', with runs.verdict): "
+                    "a run that stopped in between is never read as finished.")
     message: str | None = None
+    plan: dict[str, Any] | None = Field(
+        default=None, description="Planned requests per mode, golden rounds, replicas known "
+                                  "(the measurement check compares them with the spans).")
+    baseline_key: str | None = Field(
+        default=None, description="Nights with the same key are compared (check history).")
 
     def redacted_config(self) -> tuple[str | None, str | None]:
         """``(config YAML, sha256)`` with secrets and env vars removed before either."""
@@ -153,14 +161,16 @@ def load_run(
             con.execute(
                 """
                 INSERT INTO runs (run_id, started_at, finished_at, config_hash, config,
-                                  cluster, status, message)
+                                  cluster, status, message, plan, baseline_key)
                 VALUES ($run_id, $started_at, $finished_at, $config_hash, $config,
-                        $cluster, $status, $message)
+                        $cluster, $status, $message, $plan, $baseline_key)
                 """,
                 {"run_id": run.run_id, "started_at": run.started_at,
                  "finished_at": run.finished_at, "config_hash": config_hash,
                  "config": config_text, "cluster": json.dumps(redact(run.cluster)),
-                 "status": run.status, "message": run.message},
+                 "status": run.status, "message": run.message,
+                 "plan": None if run.plan is None else json.dumps(run.plan),
+                 "baseline_key": run.baseline_key},
             )
             con.execute(_INSERT_SPANS, {"run_id": run.run_id, "path": str(spans_parquet)})
             con.execute(_INSERT_TELEMETRY,

@@ -1,4 +1,5 @@
--- The accepted baseline of a run: the last $nights nights before it with the same
+-- The accepted baseline of a run ($run_id; or, with no run, of the next night to come,
+-- at $now): the last $nights nights before it with the same
 -- baseline key that passed, counted from the key's latest baseline event:
 --   reset          nights after the reset only (a new normal is being established)
 --   accept RUN     RUN and the nights after it; RUN counts even if it did not pass
@@ -6,7 +7,8 @@
 -- Nights that failed or were invalid never join it: a bad night must not become
 -- the normal a later bad night is compared with.
 WITH this_run AS (
-    SELECT started_at FROM runs WHERE run_id = $run_id
+    SELECT coalesce((SELECT started_at FROM runs WHERE run_id = $run_id),
+                    $now::TIMESTAMPTZ) AS started_at
 ),
 last_event AS (
     SELECT e.action, e.run_id, e.happened_at, r.started_at AS accepted_started_at
@@ -21,7 +23,7 @@ FROM runs AS r
 CROSS JOIN this_run AS t
 LEFT JOIN last_event AS e ON true
 WHERE r.baseline_key = $baseline_key
-  AND r.run_id <> $run_id
+  AND r.run_id IS DISTINCT FROM $run_id
   AND r.started_at < t.started_at
   AND (e.action IS NULL
        OR (e.action = 'reset' AND r.started_at > e.happened_at)

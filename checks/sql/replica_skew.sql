@@ -2,6 +2,12 @@
 -- Pinned traffic sends the same requests to every replica, so a replica whose mean
 -- quality sits away from the cohort is a sick replica (bad node, stale weights,
 -- a fault), not a harder workload. One row per replica.
+-- The gate judges delta_mean_upper = delta_mean + z x se_delta_mean, where the
+-- standard error comes from the pairing itself: per golden prompt, the replica's
+-- score minus the median replica's score on that prompt. Healthy replicas at
+-- temperature 0 answer alike, so the differences are ~0 and a drift stands out
+-- sharply; a fault that fails requests at random on every replica makes them
+-- scatter, and a replica's mean is then not blamed for that noise.
 INSERT INTO check_replica_skew BY NAME
 WITH labelled AS (
     SELECT *, replica_id AS bucket
@@ -10,6 +16,22 @@ WITH labelled AS (
 ),
 per_replica AS (
     SELECT * FROM bucket_stats('labelled', $min_samples)
+),
+per_prompt AS (
+    SELECT replica_id, request_id, avg(quality) AS quality
+    FROM labelled
+    GROUP BY ALL
+),
+prompt_median AS (
+    SELECT request_id, median(quality) AS median_quality FROM per_prompt GROUP BY ALL
+),
+paired AS (
+    SELECT p.replica_id AS bucket,
+           coalesce(stddev_samp(p.quality - m.median_quality) / sqrt(count(*)), 0)
+             AS se_delta_mean
+    FROM per_prompt AS p
+    JOIN prompt_median AS m USING (request_id)
+    GROUP BY p.replica_id
 ),
 cohort AS (
     -- the median resists the one sick replica the check is looking for; replicas
@@ -27,6 +49,10 @@ SELECT $run_id                                  AS run_id,
        c.ref_p05_quality,
        r.mean_quality - c.ref_mean_quality      AS delta_mean,
        r.p05_quality - c.ref_p05_quality        AS delta_p05,
-       c.spread
+       c.spread,
+       p.se_delta_mean,
+       r.mean_quality - c.ref_mean_quality + $significance_z * p.se_delta_mean
+                                                AS delta_mean_upper
 FROM per_replica AS r
-CROSS JOIN cohort AS c;
+CROSS JOIN cohort AS c
+LEFT JOIN paired AS p USING (bucket);

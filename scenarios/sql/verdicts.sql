@@ -6,8 +6,11 @@
 WITH judged AS (
     SELECT "check", bucket, expectation AS metric, observed, threshold, success,
            -- distance inside (positive) or past (negative) the threshold
-           CASE WHEN expectation LIKE '%ratio' OR expectation LIKE '%error_rate%'
-                  OR expectation LIKE '%share'  -- upper bounds
+           CASE WHEN bound = 'max'
+                  -- rows written before the gate recorded its bounds: by metric name
+                  OR bound IS NULL AND (expectation LIKE '%ratio'
+                                        OR expectation LIKE '%error_rate%'
+                                        OR expectation LIKE '%share')
                 THEN threshold - observed
                 WHEN "check" = 'replica_skew' THEN abs(threshold) - abs(observed)
                 ELSE observed - threshold END AS margin

@@ -97,18 +97,24 @@ class RunBuilder:
         self.telemetry: list[dict[str, Any]] = []
         self.scores: list[tuple[str, str, float]] = []
         self.config: dict[str, Any] | None = None  # the run's ServeConfigV2, if any
+        self.plan: dict[str, Any] | None = None    # what the flow planned to send
+        self.baseline_key: str | None = None
+        self.started_at = T0
 
     def span(self, quality: float, *, at: float = 0.0, mode: str = "replay",
              tenant: str = "acme", replica: str | None = "rep-a", latency_ms: float = 100.0,
              prompt_tokens: int | None = 100, cached_tokens: int | None = 0,
              status: str = "ok", intended: float | None = None,
              rubrics: dict[str, float] | None = None,
-             body: dict[str, Any] | None = None, ttft_ms: float | None = None) -> str:
+             body: dict[str, Any] | None = None, ttft_ms: float | None = None,
+             request_id: str | None = None, output_text: str | None = None) -> str:
         span_id = f"s{len(self.spans)}"
+        start = self.started_at
         self.spans.append({
-            "span_id": span_id, "request_id": span_id, "mode": mode, "tenant_id": tenant,
-            "intended_at": T0 + timedelta(seconds=at if intended is None else intended),
-            "sent_at": T0 + timedelta(seconds=at), "latency_ms": latency_ms,
+            "span_id": span_id, "request_id": request_id or span_id, "mode": mode,
+            "tenant_id": tenant, "output_text": output_text,
+            "intended_at": start + timedelta(seconds=at if intended is None else intended),
+            "sent_at": start + timedelta(seconds=at), "latency_ms": latency_ms,
             "ttft_ms": latency_ms / 4 if ttft_ms is None else ttft_ms,
             "status": status, "finish_reason": "stop",
             "replica_id": replica, "prompt_tokens": prompt_tokens,
@@ -119,7 +125,7 @@ class RunBuilder:
         return span_id
 
     def sample(self, at: float, *, queue_depth: float, replicas: int = 1) -> None:
-        self.telemetry.append({"sampled_at": T0 + timedelta(seconds=at),
+        self.telemetry.append({"sampled_at": self.started_at + timedelta(seconds=at),
                                "replica_count": replicas, "queue_depth": queue_depth})
 
     def load(self) -> Path:
@@ -131,7 +137,9 @@ class RunBuilder:
         pl.DataFrame(self.spans).write_parquet(spans)
         pl.DataFrame(self.telemetry or [{"sampled_at": T0, "replica_count": 1,
                                          "queue_depth": 0.0}]).write_parquet(telemetry)
-        load_run(db, RunInfo(run_id=self.run_id, started_at=T0, config=self.config),
+        load_run(db, RunInfo(run_id=self.run_id, started_at=self.started_at,
+                             config=self.config, plan=self.plan,
+                             baseline_key=self.baseline_key),
                  spans, telemetry)
         with connect(db) as con:
             write_scores(con, self.run_id, pl.DataFrame(

@@ -54,7 +54,7 @@ def test_gate_fails_a_skewed_replica_with_a_readable_message(run_builder, tmp_pa
     result = evaluate(healthy_run(run_builder, skewed=0.6), Thresholds(min_samples=5), docs)
     assert not result.passed
     (breach,) = [b for b in result.breaches if b.bucket == "rep-b"]
-    assert (breach.check, breach.metric) == ("replica_skew", "delta_mean")
+    assert (breach.check, breach.metric) == ("replica_skew", "delta_mean_upper")
     assert breach.observed == pytest.approx(-0.15)
     assert breach.threshold == pytest.approx(-0.02)
     assert ("replica_skew: replica 'rep-b' mean quality 0.60 is 0.15 below the cohort median "

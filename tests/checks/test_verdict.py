@@ -1,0 +1,268 @@
+"""The verdict: PASS, FAIL or INVALID, on constructed warehouses.
+
+Each test builds nights span by span (tests/checks/conftest.py ``RunBuilder``) and
+asks the gate. They are the specification of docs/checks.md, "The verdict".
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from checks import baseline
+from checks.compute import run_checks
+from checks.gate import Verdict, validate_connection
+from checks.thresholds import Thresholds, load_thresholds
+from tests.checks.conftest import T0, RunBuilder
+from warehouse import connect
+
+KEY = "llm · nightly.yaml"
+PROMPTS = [f"golden-{i}" for i in range(12)]
+
+
+def thresholds_file(tmp_path, **overrides) -> str:
+    import yaml
+
+    base = {"min_samples": 10, "history": {"nights": 3}}
+    for section, values in overrides.items():
+        base[section] = values
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(yaml.safe_dump(base))
+    return str(path)
+
+
+def night(tmp_path, run_id: str, day: int, *, golden_quality: float = 0.8,
+          answer: str = "the answer", error_every: int = 0, replay_quality: float = 0.8,
+          plan: dict | None = None, sent: int | None = None,
+          telemetry: bool = True, lag_s: float = 0.0, seed: int = 0) -> RunBuilder:
+    """One healthy-looking night: golden rounds pinned to two replicas, steady replay."""
+    rng = random.Random(seed)
+    b = RunBuilder(tmp_path, run_id)
+    b.started_at = T0 + timedelta(days=day)
+    b.baseline_key = KEY
+    if telemetry:
+        for t in range(0, 62):
+            b.sample(t, queue_depth=1, replicas=2)
+    k = 0
+    for round_no in range(2):
+        for replica in ("rep-a", "rep-b"):
+            for prompt in PROMPTS:
+                k += 1
+                failed = error_every and k % error_every == 0
+                b.span(0.0 if failed else golden_quality, mode="pinned", replica=replica,
+                       at=round_no * 10 + k * 0.1, request_id=prompt,
+                       status="error" if failed else "ok",
+                       output_text=None if failed else f"{answer} to {prompt}")
+    replay = sent if sent is not None else 40
+    for i in range(replay):
+        k += 1
+        failed = error_every and k % error_every == 0
+        quality = 0.0 if failed else min(1.0, max(0.0, replay_quality + rng.gauss(0, 0.05)))
+        b.span(quality, at=i + 0.5, intended=i + 0.5 - lag_s,
+               tenant=("acme", "globex")[i // 2 % 2],  # errors fall on both tenants alike
+               status="error" if failed else "ok")
+    b.plan = plan if plan is not None else {
+        "planned": {"pinned": 48, "replay": 40}, "golden_rounds": 2, "replicas": 2}
+    return b
+
+
+def judge(tmp_path, builder: RunBuilder, **overrides):
+    """Checks and gate on the builder's scores (evaluate_run would score the spans again)."""
+    db = builder.load()
+    thresholds = load_thresholds(thresholds_file(tmp_path, **overrides))
+    with connect(db) as con:
+        run_checks(con, builder.run_id, thresholds)
+        return validate_connection(con, builder.run_id, thresholds)
+
+
+# --- absolute SLOs: a fault on every replica is not invisible --------------------------
+
+
+def test_a_healthy_night_passes_and_lists_what_was_judged(tmp_path):
+    result = judge(tmp_path, night(tmp_path, "n1", 1))
+    assert result.verdict is Verdict.PASS, result.message
+    assert result.message.startswith("PASS: run n1 passed every judged check (")
+    judged = {c.check: c for c in result.coverage}
+    assert judged["slo"].judged and judged["measurement"].judged
+    assert judged["replica_skew"].judged
+    assert not judged["history"].judged
+    assert judged["history"].reason == "baseline: establishing (0 of 3)"
+    assert "Not judged: " in result.message and "history (baseline: establishing (0 of 3))" \
+        in result.message
+
+
+def test_drift_on_every_replica_fails_the_golden_quality_floor(tmp_path):
+    """Every replica alike: no replica is skewed, no bucket differs; the floor sees it."""
+    result = judge(tmp_path, night(tmp_path, "n1", 1, golden_quality=0.02, replay_quality=0.02))
+    assert result.verdict is Verdict.FAIL
+    assert {(b.check, b.metric) for b in result.breaches} == {("slo", "golden_quality")}
+    assert result.message.startswith(
+        "FAIL: run n1 failed the gate: slo: mean quality of the golden set 0.02 is below "
+        "the SLO 0.15")
+
+
+def test_errors_on_every_replica_fail_the_error_share_not_a_replica(tmp_path):
+    """Half the requests fail at random everywhere: the error share is named, and no
+    replica is blamed for the scatter (replica_skew is judged on paired prompts)."""
+    result = judge(tmp_path, night(tmp_path, "n1", 1, error_every=2))
+    assert result.verdict is Verdict.FAIL
+    checks = {b.check for b in result.breaches}
+    assert "replica_skew" not in checks
+    first = result.breaches[0]
+    assert (first.check, first.metric, first.bucket) == ("slo", "error_share", "run")
+    assert result.message.startswith(
+        "FAIL: run n1 failed the gate: slo: error/timeout share of the night 50% is above "
+        "the SLO 5%")
+
+
+# --- INVALID: the measurement cannot be trusted ---------------------------------------
+
+
+def test_lost_spans_make_the_run_invalid(tmp_path):
+    plan = {"planned": {"pinned": 48, "replay": 50}, "golden_rounds": 2, "replicas": 2}
+    result = judge(tmp_path, night(tmp_path, "n1", 1, plan=plan))
+    assert result.verdict is Verdict.INVALID
+    assert result.message.startswith(
+        "INVALID: run n1 cannot be judged, its measurement is not trustworthy: "
+        "requests without a span: 40 of 50 planned requests recorded")
+
+
+def test_a_replay_behind_its_schedule_is_invalid(tmp_path):
+    result = judge(tmp_path, night(tmp_path, "n1", 1, lag_s=3.0))
+    assert result.verdict is Verdict.INVALID
+    assert "the replay fell behind its schedule: p99 send lag 3000 ms" in result.message
+
+
+def test_telemetry_gaps_make_the_run_invalid(tmp_path):
+    b = night(tmp_path, "n1", 1, telemetry=False)
+    b.sample(0, queue_depth=1, replicas=2)  # one sample, then silence
+    result = judge(tmp_path, b)
+    assert result.verdict is Verdict.INVALID
+    assert "telemetry gaps: " in result.message
+
+
+def test_golden_rounds_without_replica_ids_are_invalid_not_a_silent_skip(tmp_path):
+    plan = {"planned": {"pinned": 0, "replay": 40}, "golden_rounds": 2, "replicas": 0}
+    b = night(tmp_path, "n1", 1, plan=plan)
+    b.spans = [s for s in b.spans if s["mode"] != "pinned"]
+    result = judge(tmp_path, b)
+    assert result.verdict is Verdict.INVALID
+    assert "golden rounds were asked for but the endpoint named no replica" in result.message
+
+
+def test_a_night_level_breach_stands_even_when_the_measurement_is_flawed(tmp_path):
+    """Lost spans hide failures, they never make them: a breached SLO stays FAIL."""
+    plan = {"planned": {"pinned": 48, "replay": 50}, "golden_rounds": 2, "replicas": 2}
+    result = judge(tmp_path, night(tmp_path, "n1", 1, plan=plan, error_every=2))
+    assert result.verdict is Verdict.FAIL
+    assert result.message.startswith("FAIL: run n1 failed the gate: slo: ")
+    assert "requests without a span" in result.message
+
+
+# --- history: tonight against the accepted baseline -----------------------------------
+
+
+def three_good_nights(tmp_path) -> None:
+    for day in (1, 2, 3):
+        result = judge(tmp_path, night(tmp_path, f"n{day}", day, seed=day))
+        assert result.verdict is Verdict.PASS, result.message
+
+
+def test_the_baseline_is_established_by_passing_nights(tmp_path):
+    for day in (1, 2):
+        result = judge(tmp_path, night(tmp_path, f"n{day}", day, seed=day))
+        assert f"baseline: establishing ({day - 1} of 3)" in result.message
+    three_good_nights(tmp_path)  # n1..n3 again, replacing themselves
+    result = judge(tmp_path, night(tmp_path, "n4", 4, seed=4))
+    assert result.verdict is Verdict.PASS, result.message
+    assert {c.check: c.judged for c in result.coverage}["history"]
+    assert f"Judged against the 3 accepted nights of '{KEY}'." in result.message
+
+
+def test_changed_golden_answers_fail_history_when_every_floor_still_holds(tmp_path):
+    """Same scores, different answers: a silent change a floor cannot see."""
+    three_good_nights(tmp_path)
+    result = judge(tmp_path, night(tmp_path, "n4", 4, answer="another answer"))
+    assert result.verdict is Verdict.FAIL
+    (breach,) = result.breaches
+    assert (breach.check, breach.bucket) == ("history", "golden:agreement")
+    assert "golden exact-agreement rate 0% is worse than every one of the 3 baseline nights" \
+        in breach.message
+
+
+def test_a_quality_drop_within_the_floors_fails_history(tmp_path):
+    three_good_nights(tmp_path)
+    result = judge(tmp_path, night(tmp_path, "n4", 4, golden_quality=0.5, replay_quality=0.5))
+    assert result.verdict is Verdict.FAIL
+    breached = {b.bucket for b in result.breaches}
+    assert "golden:paired_quality" in breached
+    assert "slo/run:mean_quality" in breached
+    assert all(b.check == "history" for b in result.breaches)
+
+
+def test_night_to_night_noise_within_the_baseline_spread_passes(tmp_path):
+    three_good_nights(tmp_path)
+    result = judge(tmp_path, night(tmp_path, "n4", 4, replay_quality=0.78, seed=9))
+    assert result.verdict is Verdict.PASS, result.message
+
+
+def test_a_failed_night_never_joins_the_baseline(tmp_path):
+    three_good_nights(tmp_path)
+    bad = judge(tmp_path, night(tmp_path, "n4", 4, answer="x"))
+    assert bad.verdict is Verdict.FAIL
+    with connect(tmp_path / "w.duckdb") as con:
+        status = baseline.current_baseline(con, KEY, 3)
+    assert status.nights == ("n3", "n2", "n1")
+
+
+def test_accept_makes_a_new_normal_and_reset_starts_over(tmp_path):
+    three_good_nights(tmp_path)
+    assert judge(tmp_path, night(tmp_path, "n4", 4, answer="new model")).verdict is Verdict.FAIL
+    db = tmp_path / "w.duckdb"
+    with connect(db) as con:
+        assert baseline.accept(con, "n4", "new model rolled out on purpose") == KEY
+        status = baseline.current_baseline(con, KEY, 3)
+        assert status.nights == ("n4",) and status.establishing
+        (event,) = baseline.events(con, KEY)
+        assert event[1:3] == ("accept", "n4") and event[4] == "new model rolled out on purpose"
+    result = judge(tmp_path, night(tmp_path, "n5", 5, answer="new model"))
+    assert result.verdict is Verdict.PASS
+    assert "baseline: establishing (1 of 3)" in result.message
+    with connect(db) as con:
+        baseline.reset(con, KEY, "new GPU type")
+        assert baseline.current_baseline(con, KEY, 3).nights == ()
+    with connect(db) as con, pytest.raises(ValueError, match="needs a reason"):
+        baseline.reset(con, KEY, " ")
+
+
+def test_a_run_without_a_baseline_key_says_so(tmp_path):
+    b = night(tmp_path, "n1", 1)
+    b.baseline_key = None
+    result = judge(tmp_path, b)
+    assert "history (baseline: none (the run has no baseline key))" in result.message
+
+
+# --- like with like ------------------------------------------------------------------
+
+
+def test_a_bucket_holding_the_longest_requests_is_not_failed_for_them(run_builder):
+    """The demo's false alarm: the 'medium' cache bucket held the longest prompts, which
+    score lower on a healthy cluster. Compared within class x size strata, it passes."""
+    from checks.gate import validate
+
+    short_body = {"messages": [{"role": "user", "content": "q"}]}
+    long_body = {"messages": [{"role": "user", "content": "long context " * 200}]}
+    for i in range(60):  # short prompts, fully cached, score well
+        run_builder.span(0.8, at=i, cached_tokens=100, prompt_tokens=100, body=short_body)
+    for i in range(30):  # long prompts, partly cached, score low on any cluster
+        run_builder.span(0.1, at=i, cached_tokens=700, prompt_tokens=1000, body=long_body)
+    for i in range(10):  # a few long ones fully cached score the same: no cache effect
+        run_builder.span(0.1, at=i, cached_tokens=1000, prompt_tokens=1000, body=long_body)
+    db = run_builder.load()
+    thresholds = Thresholds(min_samples=10)
+    with connect(db) as con:
+        run_checks(con, "run-1", thresholds)
+    result = validate(db, "run-1", thresholds)
+    assert not [b for b in result.breaches if b.check == "kv_cache_eviction"], result.message
