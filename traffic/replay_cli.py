@@ -2,6 +2,10 @@
 
 Thin on purpose (STYLE.md): options → validated plan → one ``run_replay`` call. The
 command is registered top level by ``cluster_eval/cli.py`` through ``register``.
+
+Exit codes: 0 when the replay ran; 2 when it cannot say anything about the cluster:
+the traffic is unusable, or every request failed to connect (``infrastructure: …``,
+one line on stderr; the spans are written all the same).
 """
 
 from __future__ import annotations
@@ -123,3 +127,12 @@ def replay_command(
     if result.telemetry_path:
         table.add_row("telemetry.parquet", str(result.telemetry_path))
     Console().print(table)
+
+    refused = result.statuses.get("connection_error", 0)
+    if result.spans and refused == result.spans:
+        typer.echo(
+            f"infrastructure: all {refused} requests failed to connect to {client.base_url} "
+            "(connection_error)",
+            err=True,
+        )
+        raise typer.Exit(2)

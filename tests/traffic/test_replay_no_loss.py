@@ -443,3 +443,38 @@ def test_killed_replay_keeps_its_finished_spans_on_disk(
     # everything answered more than the flush interval before the kill is on disk
     assert 50 <= len(ids) <= sent
     assert len(set(ids)) == len(ids) and set(ids) <= {f"r{i}" for i in range(1000)}
+
+
+# --- 4. a replay nothing reached is an infrastructure failure ------------------------------
+
+
+def test_cli_exits_2_when_no_request_could_connect(tmp_path: Path) -> None:
+    import socket
+
+    import typer
+    from typer.testing import CliRunner
+
+    from traffic.replay_cli import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # keep typer in multi-command mode
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+    traffic = tmp_path / "traffic.jsonl"
+    traffic.write_text(
+        "".join(json.dumps(r.model_dump(mode="json")) + "\n" for r in records(["a", "b", "c"]))
+    )
+    args = ["replay", "--traffic", str(traffic), "--base-url", closed, "--timeout", "2"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
+
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # typer.Exit: no traceback
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"infrastructure: all 3 requests failed to connect to {closed} " + (
+        "(connection_error)"
+    )
+    assert "Traceback" not in result.output
+    assert pq.read_table(tmp_path / "out" / "spans.parquet").num_rows == 3  # still recorded
