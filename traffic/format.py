@@ -42,6 +42,9 @@ _CAPTURE_NAME = re.compile(r"^capture-(\d{8}T\d{6}\.\d{6})Z-(\d+)(?:-([\w.]+))?\
 _WRITER_UNSAFE = re.compile(r"[^\w.]")
 # A string that looks like a number is a typo for an offset, not a Unix timestamp.
 _NUMERIC = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+# No capture predates this: an earlier timestamp is a zeroed or reset clock (1970-01-01
+# from a Unix time of 0), and one such record would push every other one decades away.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class ExpectedToolCall(BaseModel):
@@ -108,7 +111,13 @@ class TrafficRecord(BaseModel):
     def _aware(cls, value: float | datetime) -> float | datetime:
         """Naive timestamps are UTC, so files from different hosts sort together."""
         if isinstance(value, datetime):
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+            if value < EARLIEST_TIMESTAMP:
+                raise ValueError(
+                    f"timestamp {value.isoformat()} is before 2000-01-01: a zeroed or reset "
+                    "clock, not a capture time"
+                )
+            return value
         if not math.isfinite(value):
             raise ValueError("arrival must be a finite number")
         return value
