@@ -12,6 +12,13 @@ drains it in batches — parsing, redacting, validating each record — and appe
 rotating files in the captured-traffic format (docs/traffic-format.md), named by their
 opening time so :func:`traffic.loader.load_capture_dir` can pick a date window.
 
+Every batch reaches the disk (flushed to the OS) before the next one is read, so a
+replica that dies loses at most the last ``flush_interval`` of records. A Parquet file
+cannot grow by appending, so in Parquet mode the records go to a JSONL *journal* of the
+same name first; when the file rotates or the writer closes, the journal becomes the
+Parquet file (written aside, renamed) and is removed. A journal left by a dead replica
+is an ordinary capture file the loader reads.
+
 Headers are not captured, except the tenant header (never an auth header) and
 ``x-request-id``; the body is passed through :class:`Redactor` before it is written.
 
@@ -81,7 +88,7 @@ class CaptureStats:
     errors: int = 0  # capture-side failures, on either side; the request never saw them
     too_large: int = 0  # sampled but the body passed max_body_bytes (event loop)
     filtered: int = 0  # removed by the redaction callable (writer thread)
-    written: int = 0  # records in files (writer thread)
+    written: int = 0  # records on disk: a file or a Parquet journal (writer thread)
     files: int = 0  # files opened (writer thread)
 
 
@@ -162,14 +169,12 @@ class CaptureWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._sequence = 0
-        self._file: Any = None  # open JSONL handle
+        self._file: Any = None  # open JSONL handle: the file itself, or a Parquet journal
+        self._path: Path | None = None
         self._file_opened = 0.0
         self._file_bytes = 0
         self._file_records = 0
-        self._pending: list[TrafficRecord] = []  # Parquet rows of the file being built
-        self._pending_opened: datetime | None = None
-        self._pending_bytes = 0
-        self.paths: list[Path] = []
+        self.paths: list[Path] = []  # every file opened, by its final name
 
     # --- request side (event loop) ------------------------------------------------
 
@@ -247,12 +252,9 @@ class CaptureWriter:
         records = [r for r in (self._to_record(item) for item in batch) if r is not None]
         try:
             for record in records:
-                if self.file_format == "parquet":
-                    self._add_parquet(record)
-                else:
-                    self._add_jsonl(record)
+                self._add(record)
             if self._file is not None:
-                self._file.flush()  # readers see whole batches as they are written
+                self._file.flush()  # whole batches reach the OS: readers and a crash see them
         except Exception:  # disk full, permissions: count, keep serving
             logger.exception("capture: writing a batch failed")
             self.stats.errors += 1
@@ -282,12 +284,12 @@ class CaptureWriter:
             self.stats.errors += 1
             return None
 
-    def _add_jsonl(self, record: TrafficRecord) -> None:
+    def _add(self, record: TrafficRecord) -> None:
         if self._file is not None and self._file_full():
             self._finish_file()
         if self._file is None:
-            path = self._next_path(datetime.now(UTC), ".jsonl")
-            self._file = path.open("a", encoding="utf-8")
+            self._path = self._next_path(datetime.now(UTC))
+            self._file = self._path.open("a", encoding="utf-8")
             self._file_opened = time.monotonic()
             self._file_bytes = self._file_records = 0
         line = json.dumps(to_json_dict(record), ensure_ascii=False) + "\n"
@@ -296,55 +298,51 @@ class CaptureWriter:
         self._file_records += 1
         self.stats.written += 1
 
-    def _add_parquet(self, record: TrafficRecord) -> None:
-        if self._pending and self._file_full():
-            self._finish_file()
-        if not self._pending:
-            self._pending_opened = datetime.now(UTC)
-            self._file_opened = time.monotonic()
-            self._pending_bytes = 0
-        self._pending.append(record)
-        self._pending_bytes += len(json.dumps(record.body))
-
     def _file_full(self) -> bool:
-        if self.file_format == "parquet":
-            size, count = self._pending_bytes, len(self._pending)
-        else:
-            size, count = self._file_bytes, self._file_records
-        return size >= self.rotate_bytes or count >= self.rotate_records
+        return self._file_bytes >= self.rotate_bytes or self._file_records >= self.rotate_records
 
     def _rotate_if_old(self) -> None:
-        open_now = self._file is not None or bool(self._pending)
-        if open_now and time.monotonic() - self._file_opened >= self.rotate_seconds:
+        if self._file is not None and time.monotonic() - self._file_opened >= self.rotate_seconds:
             self._finish_file()
 
     def _finish_file(self) -> None:
-        """Close the JSONL file, or write the pending Parquet file (tmp, then rename)."""
-        if self._file is not None:
-            try:
-                self._file.close()
-            finally:
-                self._file = None
-        if self._pending:
-            from traffic.writer import write_parquet
+        """Close the current file; in Parquet mode turn its journal into the Parquet file."""
+        if self._file is None:
+            return
+        journal, self._path = self._path, None
+        try:
+            self._file.close()
+        finally:
+            self._file = None
+        if self.file_format == "parquet" and journal is not None:
+            self._build_parquet(journal)
 
-            records, self._pending = self._pending, []
-            path = self._next_path(self._pending_opened or datetime.now(UTC), ".parquet")
-            tmp = path.with_name(f".{path.name}.tmp")
-            try:
-                write_parquet(records, tmp)
-                os.replace(tmp, path)
-                self.stats.written += len(records)
-            except Exception:
-                logger.exception("capture: writing %s failed", path)
-                self.stats.errors += 1
+    def _build_parquet(self, journal: Path) -> None:
+        """Write the journal's records as Parquet (aside, then renamed), then drop it.
 
-    def _next_path(self, opened: datetime, suffix: str) -> Path:
+        On any failure the journal stays: it is a capture file the loader reads.
+        """
+        from traffic.writer import write_parquet
+
+        path = journal.with_suffix(".parquet")
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with journal.open(encoding="utf-8") as handle:
+                records = [TrafficRecord.model_validate_json(line) for line in handle]
+            write_parquet(records, tmp)
+            os.replace(tmp, path)
+            journal.unlink()
+        except Exception:
+            logger.exception("capture: building %s failed; its journal %s stays", path, journal)
+            self.stats.errors += 1
+
+    def _next_path(self, opened: datetime) -> Path:
+        """The next file's JSONL path (in Parquet mode, its journal)."""
         self._sequence += 1
         self.stats.files += 1
-        path = self.directory / capture_file_name(opened, self._sequence, suffix, self.writer_id)
-        self.paths.append(path)
-        return path
+        name = capture_file_name(opened, self._sequence, ".jsonl", self.writer_id)
+        self.paths.append(self.directory / Path(name).with_suffix("." + self.file_format).name)
+        return self.directory / name
 
 
 class CaptureMiddleware:
