@@ -42,12 +42,13 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from detect_secrets.plugins import keyword as _keyword
 from pydantic import ValidationError
 
 from traffic.format import TrafficRecord, capture_file_name, to_json_dict
@@ -71,12 +72,67 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CAPTURED_ENDPOINT = "/v1/chat/completions"
 # Headers that carry credentials: refusing them as the tenant header keeps them out of files.
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
+# What cluster-eval redacts on top of detect-secrets' detectors (see _library_detectors):
+# what that library lacks, or finds only in part. A group named "secret" limits the
+# redaction to that group; otherwise the whole match goes.
+_EMAIL_LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
 DEFAULT_REDACTIONS: tuple[str, ...] = (
-    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",  # e-mail addresses
-    r"\bsk-[A-Za-z0-9_-]{16,}",  # OpenAI-style API keys
-    r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}",  # bearer tokens pasted into prompts
-    r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key ids
+    # e-mail addresses, internationalised ones too (josé@bücher.de, 用户@例子.广告); the
+    # look-behind starts a match only at the start of a word, keeping the scan linear
+    rf"(?<!{_EMAIL_LOCAL}){_EMAIL_LOCAL}+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?:[^\W\d_]{{2,}}|xn--[\w-]+)",
+    r"\bsk-[A-Za-z0-9_-]{6,}",  # OpenAI / Anthropic style keys, short and project ones too
+    r"\bhf_[A-Za-z0-9]{30,}",  # Hugging Face tokens
+    r"\bgithub_pat_[A-Za-z0-9_]{22,}",  # GitHub fine-grained tokens (the library has ghp_ …)
+    r"\bAIza[0-9A-Za-z_-]{35}",  # Google API keys
+    r"\bya29\.[0-9A-Za-z_-]{20,}",  # Google OAuth access tokens
+    r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",  # bearer tokens pasted into prompts
+    # token and dashed-key assignments (access_token=…, "session-token": "…", x-api-key:
+    # …); the library's keywords cover password, secret, api_key but not these
+    r"(?i)\b[\w-]*(?:token|api-key|auth-key)[\"']?\s*[:=]\s*[\"']?(?P<secret>[^\s\"',;]{8,})",
+    # a whole private key block: the library flags only its BEGIN line
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+    r"(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
 )
+# A value under such a key is a secret whatever it looks like ({"password": "hunter2"}):
+# detect-secrets' keyword list, plus tokens and credentials.
+_SECRET_KEY = re.compile(
+    rf"{_keyword.DENYLIST_REGEX_WITH_PREFIX}|(?:access|auth|refresh|session|id|api|bearer)_?token"
+    r"|credentials?|authorization|cookie",
+    re.IGNORECASE,
+)
+# Characters a token goes on with: a match is widened to its token's end (a JWT's
+# signature, a longer key than the pattern's minimum).
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-+/=]*")
+_LINE = re.compile(r"[^\n]+")
+
+
+def _library_detectors() -> list[tuple[Any, re.Pattern[str], int | None]]:
+    """detect-secrets' detectors as ``(plugin, regex, keyword group or None)``.
+
+    Every regex-based plugin but the public-IP one (an address is not a credential),
+    and the keyword plugin's config- and code-style regexes (``password=…``,
+    ``"api_key": "…"``). The entropy plugins are left out: on prose and code they flag
+    ordinary words and hashes, and replay needs prompts intact. The regexes are run
+    here, not through ``analyze_line``/``scan_line``: those may verify a found secret
+    against its service over the network when verification is configured.
+    """
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.plugins.base import RegexBasedDetector
+    from detect_secrets.plugins.ip_public import IPPublicDetector
+
+    found: list[tuple[Any, re.Pattern[str], int | None]] = []
+    plugin_classes: list[type] = list(get_mapping_from_secret_type_to_class().values())
+    for plugin_class in plugin_classes:
+        if issubclass(plugin_class, RegexBasedDetector) and plugin_class is not IPPublicDetector:
+            plugin = plugin_class()
+            found.extend((plugin, regex, None) for regex in plugin.denylist)
+    keyword = _keyword.KeywordDetector()
+    groups = {
+        **_keyword.CONFIG_DENYLIST_REGEX_TO_GROUP,
+        **_keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP,
+    }
+    found.extend((keyword, regex, group) for regex, group in groups.items())
+    return found
 
 
 @dataclass
@@ -95,36 +151,111 @@ class CaptureStats:
 class Redactor:
     """Scrubs secrets from a record before it is written.
 
-    Every pattern is replaced by ``replacement`` in every string of the body; ``func``
-    then gets the whole record (JSONL form) and returns it changed, or ``None`` to drop
-    it. Runs in the writer thread, off the request path.
+    In every string of the body, in every key, in the tenant and the request id, each
+    secret found is replaced by ``replacement``: detect-secrets' detectors (AWS, GitHub,
+    GitLab, Slack, Stripe, JWT, private keys, URL credentials, ``password=`` and the
+    other keyword assignments, …), :data:`DEFAULT_REDACTIONS` and ``patterns`` (which add
+    to the rest, never replace it). A value under a secret-sounding key (``password``,
+    ``api_key``, ``access_token``, …) goes whole. A request id holding a secret becomes a
+    fresh ``redacted-<uuid>``. ``func`` then gets the whole record (JSONL form) and
+    returns it changed, or ``None`` to drop it. Runs in the writer thread, off the
+    request path.
     """
 
     def __init__(
         self,
-        patterns: Sequence[str | re.Pattern[str]] = DEFAULT_REDACTIONS,
+        patterns: Sequence[str | re.Pattern[str]] = (),
         func: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
         replacement: str = "[REDACTED]",
     ) -> None:
-        self.patterns = [re.compile(p) if isinstance(p, str) else p for p in patterns]
+        own = dict.fromkeys([*DEFAULT_REDACTIONS, *patterns])  # the defaults passed again: once
+        self.patterns = [re.compile(p) if isinstance(p, str) else p for p in own]
         self.func = func
         self.replacement = replacement
+        self._detectors = _library_detectors()
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any] | None:
-        if self.patterns:
-            record["body"] = self._scrub(record["body"])
+        record["body"] = self._scrub(record["body"])
+        tenant = record.get("tenant_id")
+        if isinstance(tenant, str) and self.scrub_text(tenant) != tenant:
+            record["tenant_id"] = self.replacement
+        request_id = record.get("request_id")
+        if isinstance(request_id, str) and self.scrub_text(request_id) != request_id:
+            record["request_id"] = f"redacted-{uuid.uuid4().hex}"  # unique: no duplicates
         return self.func(record) if self.func is not None else record
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with every secret found replaced by ``replacement``."""
+        spans = self._spans(text)
+        if not spans:
+            return text
+        out, end = [], 0
+        for start, stop in spans:
+            out.append(text[end:start])
+            out.append(self.replacement)
+            end = stop
+        out.append(text[end:])
+        return "".join(out)
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the secrets are: sorted, overlapping ones merged."""
+        found: list[tuple[int, int]] = []
+        for pattern in self.patterns:
+            for match in pattern.finditer(text):
+                named = "secret" in pattern.groupindex and match.group("secret") is not None
+                found.append(match.span("secret") if named else match.span())
+        for line in _LINE.finditer(text):  # the library's regexes are written for one line
+            found.extend(self._library_spans(line.group(), line.start()))
+        merged: list[tuple[int, int]] = []
+        for start, stop in sorted(span for span in found if span[1] > span[0]):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(stop, merged[-1][1]))
+            else:
+                merged.append((start, stop))
+        return merged
+
+    def _library_spans(self, line: str, offset: int) -> Iterator[tuple[int, int]]:
+        for plugin, regex, keyword_group in self._detectors:
+            for match in regex.finditer(line):
+                if keyword_group is not None:  # the value assigned to the keyword
+                    start, stop = match.span(keyword_group)
+                    yield offset + start, offset + stop
+                    continue
+                # the secret is the first non-empty group, as the plugins themselves yield it
+                group = next((i for i, g in enumerate(match.groups(), 1) if g), 0)
+                start, stop = match.span(group)
+                if not any(True for _ in plugin.analyze_string(match.group(0))):
+                    continue  # the plugin's own check refused it (a JWT that does not decode)
+                while start < stop and line[start] in _DELIMITERS:
+                    start += 1
+                while stop > start and line[stop - 1] in _DELIMITERS:
+                    stop -= 1
+                stop = _TOKEN_TAIL.match(line, stop).end()  # type: ignore[union-attr]
+                yield offset + start, offset + stop
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            for pattern in self.patterns:
-                value = pattern.sub(self.replacement, value)
-            return value
-        if isinstance(value, dict):
-            return {key: self._scrub(item) for key, item in value.items()}
+            return self.scrub_text(value)
         if isinstance(value, list):
             return [self._scrub(item) for item in value]
-        return value
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            secret_key = isinstance(key, str) and _SECRET_KEY.search(key.replace("-", "_"))
+            scalar = isinstance(item, str | int | float) and not isinstance(item, bool)
+            item = self.replacement if secret_key and scalar else self._scrub(item)
+            new_key = self.scrub_text(key) if isinstance(key, str) else key
+            unique, n = new_key, 1
+            while unique in out:  # two keys redacted alike must not overwrite each other
+                n += 1
+                unique = f"{new_key}-{n}"
+            out[unique] = item
+        return out
+
+
+# what a library match may start or end with around the secret itself
+_DELIMITERS = frozenset(" \t\r\"'=:")
 
 
 @dataclass(frozen=True)
@@ -161,7 +292,8 @@ class CaptureWriter:
         self.rotate_bytes = rotate_bytes
         self.rotate_records = rotate_records
         self.rotate_seconds = rotate_seconds
-        self.redactor = redactor
+        # redaction is on unless a caller hands in its own callable
+        self.redactor = redactor if redactor is not None else Redactor()
         self.writer_id = writer_id or f"{socket.gethostname()}.{os.getpid()}"
         self.stats = CaptureStats()
         self._queue: queue.Queue[_Captured] = queue.Queue(maxsize=queue_size)
