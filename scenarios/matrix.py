@@ -27,6 +27,8 @@ def cell(runs: list[ScenarioRun], check: str) -> str:
 
 def verdict_cell(runs: list[ScenarioRun]) -> str:
     """``FAIL 3/3``: the run verdicts seen and how many matched the expected one."""
+    if all(r.expected_verdict is None for r in runs):
+        return "n/a"
     seen = "/".join(sorted({r.verdict or "error" for r in runs}))
     matched = sum(r.verdict == r.expected_verdict for r in runs)
     return f"{seen} {matched}/{len(runs)}" + ("" if matched == len(runs) else " ✗")

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from checks.gate import Breach, GateResult
+from checks.gate import Breach, GateResult, Verdict
 from flows import cluster_eval as flow_module
 from flows import pipeline
 from flows.errors import ConfigurationError, InfrastructureFailure
 
-BREACH = ("Run r failed the gate: replica_skew: replica 'rep-b' mean quality 0.21 is 0.30 "
+INVALID_MESSAGE = ("INVALID: run r cannot be judged, its measurement is not trustworthy: "
+                   "the replay fell behind its schedule: p99 send lag 5000 ms.")
+BREACH = ("FAIL: run r failed the gate: replica_skew: replica 'rep-b' mean quality 0.21 is 0.30 "
           "below the cohort median 0.51 (allowed 0.02).")
 
 CHECK_ROWS = {
@@ -69,7 +71,8 @@ def steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Calls:
     record("score", 450)
     record("load_warehouse")
     record("compute_checks", {"replica_skew": 2})
-    record("validate", GateResult(passed=True, message="Run r passed all five cluster checks.",
+    record("validate", GateResult(verdict=Verdict.PASS,
+                                  message="PASS: run r passed every judged check.",
                                   breaches=[], insufficient=[]))
 
     def fake_report(db, run_id, out_dir):
@@ -91,7 +94,15 @@ def _run(tmp_path: Path, **params):
 def _breach_gate() -> GateResult:
     breach = Breach(check="replica_skew", bucket="rep-b", metric="delta_mean", observed=-0.3,
                     threshold=-0.02, message="replica_skew: replica 'rep-b' …")
-    return GateResult(passed=False, message=BREACH, breaches=[breach], insufficient=[])
+    return GateResult(verdict=Verdict.FAIL, message=BREACH, breaches=[breach], insufficient=[])
+
+
+def _invalid_gate() -> GateResult:
+    problem = Breach(check="measurement", bucket="schedule_lag", metric="lag_p99_ms",
+                     observed=5000.0, threshold=1000.0,
+                     message="measurement: the replay fell behind its schedule")
+    return GateResult(verdict=Verdict.INVALID, message=INVALID_MESSAGE, breaches=[problem],
+                      insufficient=[])
 
 
 def _artifacts(flow_run_id) -> dict[str, str]:
@@ -191,7 +202,7 @@ def test_an_unreachable_endpoint_is_infrastructure(prefect_server, steps, tmp_pa
 _real_check_endpoint = pipeline.check_endpoint
 
 
-def test_the_run_command_exits_0_on_pass_and_1_on_a_breach(
+def test_the_run_command_exits_0_on_pass_1_on_a_breach_3_when_invalid(
     prefect_server, steps, tmp_path, monkeypatch
 ):
     from typer.testing import CliRunner
@@ -207,3 +218,20 @@ def test_the_run_command_exits_0_on_pass_and_1_on_a_breach(
     failed = CliRunner().invoke(app, args)
     assert failed.exit_code == 1
     assert "replica_skew" in failed.output
+    monkeypatch.setattr(pipeline, "validate", lambda *a, **k: _invalid_gate())
+    invalid = CliRunner().invoke(app, args)
+    assert invalid.exit_code == 3
+    assert "Invalid: INVALID: run r cannot be judged" in invalid.output
+
+
+def test_an_invalid_run_ends_in_its_own_state_and_notifies(
+    prefect_server, steps, tmp_path, monkeypatch, webhook, notification_block
+):
+    monkeypatch.setattr(pipeline, "validate", lambda *a, **k: _invalid_gate())
+    state = _run(tmp_path, notification_block=notification_block)
+    assert state.is_failed() and state.name == "Invalid"
+    assert state.message == INVALID_MESSAGE
+    assert webhook.arrived.wait(30), "no notification reached the webhook"
+    sent = webhook.received[0]
+    assert sent["subject"].endswith(" invalid")
+    assert "fell behind its schedule" in sent["body"]

@@ -52,7 +52,8 @@ def test_the_automation_file_is_a_valid_automation():
     (automation,) = yaml.safe_load(AUTOMATION.read_text())["automations"]
     parsed = AutomationCore.model_validate(automation)
     assert parsed.actions[0].type == "send-notification"
-    assert set(parsed.trigger.expect) == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed"}
+    assert set(parsed.trigger.expect) == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed",
+                                          "prefect.flow-run.Invalid", "prefect.flow-run.Errored"}
 
 
 @pytest.mark.parametrize("script", ["nightly-demo.sh", "stop-all.sh"])
@@ -69,17 +70,20 @@ def test_run_is_a_top_level_command():
 
 
 def test_exit_codes():
-    assert exit_code("COMPLETED", None) == 0
-    assert exit_code("FAILED", "Run r failed the gate: replica_skew: …") == 1
-    assert exit_code("FAILED", "infrastructure: stack never became healthy") == 2
-    assert exit_code("CRASHED", "Execution was aborted") == 2
+    """From the state's type and name, never from its message."""
+    assert exit_code("COMPLETED", "Completed") == 0
+    assert exit_code("FAILED", "Failed") == 1
+    assert exit_code("FAILED", "Invalid") == 3
+    assert exit_code("FAILED", "Errored") == 2
+    assert exit_code("CRASHED", "Crashed") == 2
 
 
 def _gate(passed: bool) -> GateResult:
     breaches = [] if passed else [Breach(
         check="replica_skew", bucket="rep-b", metric="delta_mean", observed=-0.3,
         threshold=-0.02, message="m")]
-    return GateResult(passed=passed, message="Run r failed the gate: …", breaches=breaches,
+    return GateResult(verdict="PASS" if passed else "FAIL",
+                      message="FAIL: run r failed the gate: …", breaches=breaches,
                       insufficient=[])
 
 
@@ -97,8 +101,8 @@ def test_check_rows_mark_breached_buckets():
 def test_verdict_markdown_has_the_message_and_a_table_per_check():
     text = verdict_markdown("r", _gate(False), {"replica_skew": ROWS, "tenant_fairness": []},
                             {"report": Path("/x/report.html")})
-    assert text.startswith("# cluster-eval run `r`: FAILED")
-    assert "Run r failed the gate" in text
+    assert text.startswith("# cluster-eval run `r`: FAIL")
+    assert "FAIL: run r failed the gate" in text
     assert "## replica_skew" in text and "## tenant_fairness" in text
     assert "| **rep-b** |" in text
     assert "No buckets for this run." in text

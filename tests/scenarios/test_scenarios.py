@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from checks.compute import BUCKET_CHECKS
 from cluster_eval.settings import PROJECT_ROOT
 from scenarios.errors import ScenarioError
 from scenarios.matrix import is_diagonal, markdown
@@ -13,12 +14,16 @@ from traffic.builders.spec import load_spec
 from warehouse import opened
 
 
-def test_the_catalog_has_healthy_baselines_first_and_one_scenario_per_check():
+def test_the_catalog_has_healthy_baselines_first_and_a_scenario_per_check():
     scenarios = catalog()
     baselines = [s.name for s in scenarios if s.catches is None]
     assert [s.name for s in scenarios[:len(baselines)]] == baselines == [
-        "healthy", "healthy-documents"]
-    assert sorted(s.catches for s in scenarios[len(baselines):]) == sorted(CHECKS)
+        "healthy", "healthy-documents", "healthy-nightly"]
+    caught = sorted(s.catches for s in scenarios[len(baselines):])
+    # every bucket check, and the SLOs twice: a bad rollout of each kind (drift, errors)
+    assert caught == sorted([*BUCKET_CHECKS, "slo", "slo"])
+    # history needs a baseline of earlier nights, measurement a broken replay: both are
+    # specified on constructed warehouses (tests/checks/test_verdict.py)
 
 
 @pytest.mark.parametrize("scenario", catalog(), ids=lambda s: s.name)
@@ -69,9 +74,10 @@ def test_a_malformed_scenario_names_the_file_and_field(tmp_path):
 
 def _expectations(con, run_id, rows):
     for check, bucket, expectation, observed, threshold, success in rows:
+        bound = "max" if expectation.endswith("ratio") else "min"
         con.execute(
-            "INSERT INTO expectation_results VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [run_id, check, bucket, expectation, observed, threshold, success])
+            "INSERT INTO expectation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, check, bucket, expectation, observed, threshold, success, bound])
 
 
 def test_verdicts_come_from_the_gates_rows_worst_breach_first(tmp_path):
@@ -105,11 +111,12 @@ def test_the_matrix_marks_the_targeted_check_and_every_miss():
                     else "pass", observed=-0.2 if s == "fail" else 0.0)
             for c, s in zip(CHECKS, statuses, strict=True)])
 
-    runs = [run("healthy", 1, ["pass"] * 5),
-            run("drifted-replica", 1, ["fail", "pass", "pass", "pass", "pass"]),
-            run("drifted-replica", 2, ["pass"] * 5)]
+    rest = ["pass"] * (len(CHECKS) - 1)
+    runs = [run("healthy", 1, ["pass", *rest]),
+            run("drifted-replica", 1, ["fail", *rest]),
+            run("drifted-replica", 2, ["pass", *rest])]
     table = markdown(runs)
-    assert "| healthy | pass 1/1" in table
+    assert "| healthy | n/a | pass 1/1" in table
     assert "FAIL/pass 1/2 (-0.20) ✗ ◀" in table
     assert "| 1/2 |" in table
     assert not is_diagonal(runs) and is_diagonal(runs[:2])
