@@ -24,6 +24,7 @@ from ray import serve
 from ray.serve import Application
 
 from serving.cores import claim_core_waiting
+from serving.cpu import CPU_NATIVE, cpu_flags, native_dtype
 from serving.middleware import ReplicaRuntime, TelemetryMiddleware
 from serving.telemetry import EngineState
 from serving.user_config import UserConfig
@@ -122,6 +123,9 @@ class LLMReplica:
         for key, value in self.args.engine_kwargs.items():
             if not hasattr(cli, key):
                 raise ValueError(f"unknown vLLM argument in engine_kwargs: {key!r}")
+            if key == "dtype" and value == CPU_NATIVE:
+                value = native_dtype(cpu_flags())
+                logger.info("dtype %s: %s on this CPU", CPU_NATIVE, value)
             setattr(cli, key, value)
         engine_args = AsyncEngineArgs.from_cli_args(cli)
         vllm_config = engine_args.create_engine_config(UsageContext.OPENAI_API_SERVER)
