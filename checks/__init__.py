@@ -1,4 +1,4 @@
-"""Rubrics (span → score), the five cluster checks in SQL, thresholds and the GX gate.
+"""Rubrics (span → score), the cluster checks in SQL, thresholds and the GX gate's verdict.
 
 Public API (imported lazily so ``cluster-eval --help`` never loads GX or DuckDB)::
 
@@ -21,11 +21,13 @@ _WHERE = {
     "Breach": "checks.gate",
     "CHECKS": "checks.compute",
     "ChecksError": "checks.errors",
+    "Coverage": "checks.gate",
     "GateResult": "checks.gate",
     "RUBRICS": "checks.rubrics",
     "RunNotFound": "checks.errors",
     "Thresholds": "checks.thresholds",
     "ThresholdsError": "checks.errors",
+    "Verdict": "checks.gate",
     "evaluate_run": "checks.evaluate",
     "gather_report": "checks.report",
     "rubrics_for": "checks.evaluate",
