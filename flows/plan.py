@@ -60,7 +60,7 @@ class BurstOptions(BaseModel):
     small_tenant: str | None = None
     big_tenant: str | None = None
     small_rate: float = Field(default=1.0, gt=0, description="Small tenant, requests/s.")
-    burst_rate: float = Field(default=6.0, gt=0, description="Big tenant during the burst.")
+    burst_rate: float = Field(default=3.0, gt=0, description="Big tenant during the burst.")
     duration_s: float = Field(default=30.0, gt=0, description="Length of the burst phase.")
     burst_start_s: float = Field(default=10.0, ge=0)
     burst_duration_s: float = Field(default=10.0, gt=0)
