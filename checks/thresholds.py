@@ -80,8 +80,10 @@ class Slo(_Section):
                                    description="Errors + timeouts over all judged requests.")
     max_tenant_error_share: float = Field(default=0.10, ge=0, le=1,
                                           description="The same, for any one tenant.")
-    max_p99_ttft_ms: float = Field(default=30_000, gt=0)
-    max_p99_latency_ms: float = Field(default=60_000, gt=0)
+    max_p99_ttft_ms: float | None = Field(
+        default=None, gt=0, description="The night's p99 TTFT ceiling; null: not judged.")
+    max_p99_latency_ms: float | None = Field(
+        default=None, gt=0, description="The night's p99 latency ceiling; null: not judged.")
     request_ttft_ms: float = Field(default=30_000, gt=0,
                                    description="Per-request TTFT SLO (counts for goodput).")
     request_latency_ms: float = Field(default=60_000, gt=0,

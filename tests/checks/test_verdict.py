@@ -292,3 +292,12 @@ def test_cache_hit_quality_is_reported_not_judged_but_its_errors_are(run_builder
     result = validate(db, "run-1", thresholds)
     kv = {(b.bucket, b.metric) for b in result.breaches if b.check == "kv_cache_eviction"}
     assert kv == {("medium", "delta_error_rate_lower")}, result.message
+
+
+def test_a_p99_ceiling_is_judged_when_the_team_sets_one(tmp_path):
+    assert judge(tmp_path, night(tmp_path, "n1", 1)).verdict is Verdict.PASS  # none by default
+    result = judge(tmp_path, night(tmp_path, "n1", 1), slo={"max_p99_latency_ms": 50})
+    assert result.verdict is Verdict.FAIL
+    assert result.message.startswith(
+        "FAIL: run n1 failed the gate: slo: p99 latency of the night 100 ms is above the SLO "
+        "50 ms")
