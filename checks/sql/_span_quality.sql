@@ -9,8 +9,9 @@
 -- before the answer, so a timeout keeps its place and its 0). Within a stratum
 -- nothing changes; a stratum that sits in one bucket only no longer moves that
 -- bucket, so a bucket holding the night's longest or hardest requests is not failed
--- for holding them. The bucket checks judge adjusted_quality; the SLO floor and
--- the history check judge the raw quality.
+-- for holding them. autoscaling_lag, kv_cache_eviction and traffic_pattern_drift
+-- compare adjusted means; tenant_fairness (a tail), replica_skew (the same prompts on
+-- every replica), the SLO floor and the history check judge the raw quality.
 CREATE OR REPLACE TEMP TABLE span_quality AS
 WITH per_span AS (
     SELECT span_id,
