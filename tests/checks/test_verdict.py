@@ -301,3 +301,10 @@ def test_a_p99_ceiling_is_judged_when_the_team_sets_one(tmp_path):
     assert result.message.startswith(
         "FAIL: run n1 failed the gate: slo: p99 latency of the night 100 ms is above the SLO "
         "50 ms")
+
+
+def test_a_run_id_with_a_slash_is_judged(tmp_path):
+    """GX names are built from the run id; a '/' in it once crashed the gate after the
+    scores and checks were committed."""
+    result = judge(tmp_path, night(tmp_path, "team-a/2026-11-23", 1))
+    assert result.verdict is Verdict.PASS, result.message
