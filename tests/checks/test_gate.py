@@ -58,7 +58,7 @@ def test_gate_fails_a_skewed_replica_with_a_readable_message(run_builder, tmp_pa
     assert breach.observed == pytest.approx(-0.15)
     assert breach.threshold == pytest.approx(-0.02)
     assert ("replica_skew: replica 'rep-b' mean quality 0.60 is 0.15 below the cohort median "
-            "0.75 (allowed 0.02)") in result.message
+            "0.75 on the same golden prompts (allowed 0.02)") in result.message
     assert result.message.startswith("FAIL: run run-1 failed the gate: ")
     assert (docs / "index.html").exists()
     with connect(tmp_path / "w.duckdb") as con:
@@ -67,7 +67,7 @@ def test_gate_fails_a_skewed_replica_with_a_readable_message(run_builder, tmp_pa
             "WHERE success = false AND expectation <> 'sufficient_samples' ORDER BY bucket"
         ).fetchall()
     # only the replica below the cohort is the finding; one above it is healthy
-    assert failed == [("replica_skew", "rep-b", "delta_mean")]
+    assert failed == [("replica_skew", "rep-b", "delta_mean_upper")]
 
 
 def test_fail_on_insufficient(run_builder):

@@ -130,9 +130,9 @@ def test_lost_spans_make_the_run_invalid(tmp_path):
 
 
 def test_a_replay_behind_its_schedule_is_invalid(tmp_path):
-    result = judge(tmp_path, night(tmp_path, "n1", 1, lag_s=3.0))
+    result = judge(tmp_path, night(tmp_path, "n1", 1, lag_s=6.0))
     assert result.verdict is Verdict.INVALID
-    assert "the replay fell behind its schedule: p99 send lag 3000 ms" in result.message
+    assert "the replay fell behind its schedule: p99 send lag 6000 ms" in result.message
 
 
 def test_telemetry_gaps_make_the_run_invalid(tmp_path):
