@@ -117,7 +117,7 @@ class Measurement(_Section):
     max_lag_p99_ms: float = Field(default=5_000, gt=0,
                                   description="p99 of the replay's send lag.")
     telemetry_bin_s: float = Field(default=2.0, gt=0)
-    max_telemetry_gap_share: float = Field(default=0.10, ge=0, le=1)
+    max_telemetry_gap_share: float = Field(default=0.25, ge=0, le=1)
     min_identified_share: float = Field(default=0.5, ge=0, le=1,
                                         description="Pinned requests naming their replica.")
 

@@ -34,6 +34,10 @@ THRESHOLDS = {
     "kv_cache_eviction": {"max_drop_mean": 1.0},
     "traffic_pattern_drift": {"window_s": 10, "max_drop_mean": 1.0},
     "tenant_fairness": {"max_p99_latency_ratio": 100.0, "max_tail_drop": 1.0},
+    # the replay and the sampler share the 2 cores with the engines, and this night is
+    # dense (both golden rounds in 40 s, right after start-up): 6.4 s of send lag and
+    # 36% of telemetry bins empty were seen on an AVX2-only host
+    "measurement": {"max_lag_p99_ms": 30_000, "max_telemetry_gap_share": 0.6},
 }
 
 DRIFT = {"kind": "drift", "replica_rank": 1, "max_tokens": 3,
