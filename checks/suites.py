@@ -207,7 +207,7 @@ def rules(t: Thresholds) -> list[Rule]:
              where=(("insufficient", False), ("item", "replica_ids"))),
         # A replica is sick when it answers worse than its cohort; with two replicas
         # the median sits between them, and only the worse one is the finding.
-        # ... judged at its optimistic end (delta + z * the paired SE, replica_skew.sql)
+        # ... a drop counts only when significant (delta + z * the paired SE < 0)
         Rule("replica_skew", "delta_mean_upper", -skew, None, skew, _replica),
         # Bucket drops are judged at their optimistic end (delta + z * SE).
         # 'at_capacity': saturated at the deployment's replica ceiling, not a lag

@@ -2,12 +2,14 @@
 -- Pinned traffic sends the same requests to every replica, so a replica whose mean
 -- quality sits away from the cohort is a sick replica (bad node, stale weights,
 -- a fault), not a harder workload. One row per replica.
--- The gate judges delta_mean_upper = delta_mean + z x se_delta_mean, where the
--- standard error comes from the pairing itself: per golden prompt, the replica's
--- score minus the median replica's score on that prompt. Healthy replicas at
--- temperature 0 answer alike, so the differences are ~0 and a drift stands out
--- sharply; a fault that fails requests at random on every replica makes them
--- scatter, and a replica's mean is then not blamed for that noise.
+-- The gate judges delta_mean_upper: delta_mean when the drop is significant, i.e.
+-- delta_mean + z x se_delta_mean < 0, else 0. The standard error comes from the
+-- pairing itself: per golden prompt, the replica's score minus the median replica's
+-- score on that prompt. Healthy replicas at temperature 0 answer alike, so the
+-- differences are ~0 and a drift stands out; a fault that fails requests at random on
+-- every replica makes them scatter, and a replica is then not blamed for that noise.
+-- A significant drop is judged whole against the allowed distance (a drift of -0.14
+-- with se 0.05 is -0.14, not -0.04: the pairing says it is real, the size is the finding).
 INSERT INTO check_replica_skew BY NAME
 WITH labelled AS (
     SELECT *, replica_id AS bucket
@@ -51,8 +53,10 @@ SELECT $run_id                                  AS run_id,
        r.p05_quality - c.ref_p05_quality        AS delta_p05,
        c.spread,
        p.se_delta_mean,
-       r.mean_quality - c.ref_mean_quality + $significance_z * p.se_delta_mean
-                                                AS delta_mean_upper
+       CASE WHEN r.mean_quality - c.ref_mean_quality
+                   + $significance_z * coalesce(p.se_delta_mean, 0) < 0
+            THEN r.mean_quality - c.ref_mean_quality
+            ELSE 0.0 END                        AS delta_mean_upper
 FROM per_replica AS r
 CROSS JOIN cohort AS c
 LEFT JOIN paired AS p USING (bucket);
