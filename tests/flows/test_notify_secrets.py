@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 
 import pytest
 
 import flows.notify as notify
 from flows.notify import notify_failure
+from tests.conftest import loopback_server
 
 TOKEN = "T0K3N-s3cr3t"
 SECRET = "from-the-secrets-dict-42"
@@ -34,15 +34,8 @@ def refusing_webhook() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_server(Handler) as url:
+        yield url
 
 
 def _flow_run(tmp_path) -> SimpleNamespace:

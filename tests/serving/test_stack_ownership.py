@@ -16,10 +16,9 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import psutil
@@ -30,6 +29,7 @@ from typer.testing import CliRunner
 from cluster_eval.settings import Settings
 from serving import stack
 from serving.errors import StackError
+from tests.conftest import loopback_server
 
 OURS = {
     "name": "llm", "route_prefix": "/", "import_path": "serving.app:build_app",
@@ -112,16 +112,8 @@ def dashboard() -> Iterator[FakeDashboard]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with loopback_server(Handler) as fake.url:
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _free_port() -> int:
