@@ -31,27 +31,7 @@ from typing import Any
 
 from checks.rubrics.base import SpanView, register
 from checks.rubrics.json_adherence import validator_for
-
-# BFCL writes Python-flavoured types in its schemas; OpenAI tools want JSON Schema.
-_BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array",
-               "int": "integer", "bool": "boolean", "str": "string"}
-
-
-def to_json_schema(schema: Any) -> Any:
-    """Map BFCL's ``dict``/``float``/``tuple``/``any`` types to JSON Schema, recursively."""
-    if isinstance(schema, list):
-        return [to_json_schema(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: to_json_schema(v) for k, v in schema.items() if k != "optional"}
-    kind = schema.get("type")
-    if kind == "any":
-        out.pop("type")
-    elif isinstance(kind, str) and kind in _BFCL_TYPES:
-        out["type"] = _BFCL_TYPES[kind]
-    if isinstance(schema.get("properties"), dict):
-        out["properties"] = {k: to_json_schema(v) for k, v in schema["properties"].items()}
-    return out
+from traffic.bfcl_schema import to_json_schema
 
 
 def declared_tools(request: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from cluster_eval.cli import app
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "traffic-format.md"
 MODULES = [
+    "traffic.bfcl_schema",
     "traffic.errors",
     "traffic.format",
     "traffic.loader",

@@ -1,8 +1,8 @@
 """Tool-call tasks from BFCL: its functions become OpenAI tools, its answers expectations.
 
-BFCL writes parameter schemas with Python-flavoured types (``dict``, ``float``,
-``tuple``, ``any``) and a non-standard ``optional`` flag; OpenAI tools take JSON
-Schema, so the schema is translated recursively. Function names like ``math.hypot``
+BFCL writes parameter schemas with Python-flavoured types; OpenAI tools take JSON
+Schema, so the schema is translated (``traffic.bfcl_schema``, shared with the
+``tool_call_correctness`` rubric). Function names like ``math.hypot``
 are not valid OpenAI tool names (``^[a-zA-Z0-9_-]{1,64}$``), so dots become
 underscores — in the tool and in the expected call alike, as BFCL's own OpenAI
 handler does.
@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from traffic.bfcl_schema import to_json_schema
 from traffic.builders.sources import BFCL_SETS, read_jsonl, require
 from traffic.builders.tasks import Task, register_tasks
 from traffic.format import Expect, ExpectedToolCall
@@ -21,42 +22,7 @@ from traffic.format import Expect, ExpectedToolCall
 __all__ = ["bfcl_tasks", "openai_tool", "to_json_schema", "tool_name"]
 
 MAX_TOKENS = 96
-# None: drop the type (BFCL "any" allows every JSON value)
-_TYPES: dict[str, str | None] = {
-    "dict": "object",
-    "float": "number",
-    "tuple": "array",
-    "list": "array",
-    "int": "integer",
-    "bool": "boolean",
-    "str": "string",
-    "any": None,
-}
-_DROP = {"optional"}  # BFCL-only flag; "required" already says it
 _NAME = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-def to_json_schema(schema: Any) -> Any:
-    """A BFCL parameter schema as JSON Schema (recursing into properties and items)."""
-    if isinstance(schema, list):
-        return [to_json_schema(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _DROP:
-            continue
-        if key == "type" and isinstance(value, str):
-            mapped = _TYPES.get(value, value)
-            if mapped is not None:
-                out["type"] = mapped
-        elif key == "properties" and isinstance(value, dict):
-            out["properties"] = {name: to_json_schema(sub) for name, sub in value.items()}
-        elif key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf"):
-            out[key] = to_json_schema(value)
-        else:
-            out[key] = value
-    return out
 
 
 def tool_name(name: str) -> str:
