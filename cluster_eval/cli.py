@@ -23,6 +23,7 @@ _COMMAND_MODULES = [
     "checks.baseline_cli",
     "flows.cli",
     "scenarios.cli",
+    "exports.prometheus_cli",
 ]
 
 
