@@ -23,10 +23,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from traffic.format import TrafficRecord
 from traffic.schedule import (
+    BurstShape,
     ScheduledRequest,
     ScheduleError,
     TenantBurst,
@@ -47,24 +46,17 @@ __all__ = [
 GAP_S = 2.0  # quiet seconds between the traffic and the burst
 
 
-class BurstOptions(BaseModel):
-    """The tenant burst of a nightly run (``traffic.schedule.TenantBurst`` minus tenants).
+class BurstOptions(BurstShape):
+    """The tenant burst of a nightly run: a :class:`~traffic.schedule.TenantBurst` whose
+    tenants may be left out, and which can be switched off.
 
     ``small_tenant`` / ``big_tenant`` default to the two busiest tenants of the
     traffic, the one with the longer prompts bursting.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     enabled: bool = True
     small_tenant: str | None = None
     big_tenant: str | None = None
-    small_rate: float = Field(default=1.0, gt=0, description="Small tenant, requests/s.")
-    burst_rate: float = Field(default=3.0, gt=0, description="Big tenant during the burst.")
-    duration_s: float = Field(default=30.0, gt=0, description="Length of the burst phase.")
-    burst_start_s: float = Field(default=10.0, ge=0)
-    burst_duration_s: float = Field(default=10.0, gt=0)
-    long_prefill_fraction: float = Field(default=0.5, gt=0, le=1)
 
 
 @dataclass
@@ -141,10 +133,7 @@ def night_schedule(
     if burst is not None and burst.enabled:
         try:
             small, big = _burst_tenants(traffic, burst)
-            spec = TenantBurst(
-                small_tenant=small, big_tenant=big,
-                **burst.model_dump(exclude={"enabled", "small_tenant", "big_tenant"}),
-            )
+            spec = TenantBurst(small_tenant=small, big_tenant=big, **burst.shape())
             start = max([window] + [p.offset_s for p in pinned]) + GAP_S
             tenant_burst = [
                 relabel(r, offset_s=r.offset_s + start)

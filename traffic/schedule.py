@@ -24,6 +24,7 @@ from traffic.format import TrafficRecord
 
 __all__ = [
     "MODES",
+    "BurstShape",
     "ScheduleError",
     "ScheduledRequest",
     "TenantBurst",
@@ -151,19 +152,19 @@ def build_pinned(
     return out
 
 
-class TenantBurst(BaseModel):
-    """A small tenant at a steady low rate while a big tenant bursts long prefills.
+class BurstShape(BaseModel):
+    """The rates and timing of a tenant burst; the defaults are the nightly flow's.
 
-    The question it answers: does one tenant's burst of long prompts starve another
-    tenant's latency? Records of each tenant are cycled as often as the rates need.
+    One definition for the replay's ``tenant-burst`` mode (:class:`TenantBurst`) and the
+    nightly flow's ``tenant_burst`` parameter (``flows.plan.BurstOptions``). The big
+    tenant's default 3 req/s is sized for the embedded 2-core stack (a healthy night's
+    burst queues without timing out); raise it for a real cluster.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    small_tenant: str
-    big_tenant: str
     small_rate: float = Field(default=1.0, gt=0, description="Small tenant, requests/s.")
-    burst_rate: float = Field(default=10.0, gt=0, description="Big tenant during the burst.")
+    burst_rate: float = Field(default=3.0, gt=0, description="Big tenant during the burst.")
     duration_s: float = Field(default=30.0, gt=0, description="Length of the whole schedule.")
     burst_start_s: float = Field(default=10.0, ge=0)
     burst_duration_s: float = Field(default=10.0, gt=0)
@@ -173,6 +174,21 @@ class TenantBurst(BaseModel):
         le=1,
         description="Share of the big tenant's records, longest prompts first, that burst.",
     )
+
+    def shape(self) -> dict[str, float]:
+        """Just the fields of :class:`BurstShape` (what a subclass adds left out)."""
+        return {name: getattr(self, name) for name in BurstShape.model_fields}
+
+
+class TenantBurst(BurstShape):
+    """A small tenant at a steady low rate while a big tenant bursts long prefills.
+
+    The question it answers: does one tenant's burst of long prompts starve another
+    tenant's latency? Records of each tenant are cycled as often as the rates need.
+    """
+
+    small_tenant: str
+    big_tenant: str
 
 
 def _prompt_size(record: TrafficRecord) -> int:

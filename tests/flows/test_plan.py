@@ -79,3 +79,28 @@ def test_baseline_is_the_golden_set_pinned_to_one_replica(golden):
     assert {r.pinned_replica for r in requests} == {"r9"}
     assert {dict(r.headers)["x-pin-replica"] for r in requests} == {"r9"}
     assert requests[0].span_id == "baseline:golden-0:r9"
+
+
+def test_the_nightly_burst_and_the_replay_modes_burst_are_one_shape():
+    from traffic.schedule import BurstShape, TenantBurst, build_schedule
+
+    options, spec = BurstOptions(), TenantBurst(small_tenant="a", big_tenant="b")
+    assert isinstance(options, BurstShape) and isinstance(spec, BurstShape)
+    # the same defaults wherever a burst is built: 3 req/s, the nightly flow's
+    assert options.shape() == spec.shape() == BurstShape().shape()
+    assert spec.burst_rate == 3.0
+    # the nightly plan passes every shape field on to the replay's burst
+    custom = BurstOptions(small_rate=0.5, burst_rate=7, duration_s=20, burst_start_s=1,
+                          burst_duration_s=2, long_prefill_fraction=1.0)
+    assert set(custom.shape()) == set(BurstShape.model_fields)
+    assert set(BurstOptions.model_fields) - set(BurstShape.model_fields) == {
+        "enabled", "small_tenant", "big_tenant"}
+    records = [_record(i, "acme", float(i)) for i in range(4)] + [
+        _record(i, "globex", float(i), words=40) for i in range(4)]
+    default_mode = build_schedule("tenant-burst", records)
+    assert sum(r.tenant_id == "globex" for r in default_mode) == 3 * 10  # rate × burst length
+
+
+def test_burst_options_refuse_unknown_fields():
+    with pytest.raises(ValueError, match="burst_rte"):
+        BurstOptions.model_validate({"burst_rte": 4})
