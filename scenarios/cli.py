@@ -21,7 +21,8 @@ def list_command() -> None:
 
     for scenario in catalog():
         summary = " ".join(scenario.description.split())
-        print(f"{scenario.name:<18} catches {scenario.catches or '-':<22} {summary}")
+        caught_by = " + ".join([scenario.catches or "-", *scenario.also_fails])
+        print(f"{scenario.name:<18} catches {caught_by:<22} {summary}")
 
 
 @scenarios_app.command("run")

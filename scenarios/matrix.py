@@ -57,9 +57,11 @@ def markdown(runs: list[ScenarioRun]) -> str:
         "",
         "Each cell: the statuses seen, how many repetitions matched the expectation, and the "
         "observed value behind the verdict (the failing one, or the closest call). ◀ marks "
-        "the check the scenario's fault targets (expected FAIL); every other cell expects "
-        "pass, or insufficient where the scenario sends no traffic of the kind that check "
-        "judges (its `not_exercised` list). ✗ marks a cell that missed its expectation.",
+        "a check expected to FAIL: the one the scenario's fault targets, and any night-level "
+        "check the fault breaches by design (its `also_fails` list, e.g. `slo` for a fault "
+        "made of timeouts); every other cell expects pass, or insufficient where the "
+        "scenario sends no traffic of the kind that check judges (its `not_exercised` "
+        "list). ✗ marks a cell that missed its expectation.",
     ]
     return "\n".join(lines) + "\n"
 

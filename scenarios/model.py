@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from checks.compute import CHECKS
+from checks.compute import CHECKS, ROLE
 from scenarios.errors import ScenarioError
 
 CATALOG = Path(__file__).parent / "catalog"
@@ -50,6 +50,13 @@ class Scenario(BaseModel):
     signal: Literal["quality", "latency", "errors"] = Field(
         default="quality", description="Which side of the check carries the fault's signal."
     )
+    also_fails: list[Literal["slo"]] = Field(
+        default_factory=list,
+        description="Night-level checks the fault breaches as well, by design: a fault whose "
+        "signal is timeouts or errors on a large share of the night also breaks the SLO. "
+        "Only night-level checks may be listed; a second bucket check failing is a "
+        "confounded check, never an expectation.",
+    )
     not_exercised: list[Literal[CHECKS]] = Field(  # type: ignore[valid-type]
         default_factory=list,
         description="Checks this scenario sends no traffic for (e.g. replica_skew without "
@@ -65,6 +72,11 @@ class Scenario(BaseModel):
     def _target_is_exercised(self) -> Scenario:
         if self.catches is not None and self.catches in self.not_exercised:
             raise ValueError(f"not_exercised lists {self.catches!r}, the check it must fail")
+        if self.catches is None and self.also_fails:
+            raise ValueError("a healthy scenario (catches: null) cannot expect failures")
+        bucket_level = [c for c in self.also_fails if ROLE[c] != "night"]
+        if bucket_level:
+            raise ValueError(f"also_fails lists bucket checks {bucket_level}")
         return self
 
     def serve_config(self, root: Path) -> dict[str, Any]:

@@ -56,9 +56,10 @@ class ScenarioRun:
 
 
 def expected_status(scenario: Scenario, check: str) -> str:
-    """``fail`` for the check the fault targets; ``insufficient`` for a check the
-    scenario gives no traffic to judge (its ``not_exercised`` list); else ``pass``."""
-    if scenario.catches == check:
+    """``fail`` for the check the fault targets and the night-level checks it breaches by
+    design (``also_fails``); ``insufficient`` for a check the scenario gives no traffic
+    to judge (its ``not_exercised`` list); else ``pass``."""
+    if scenario.catches == check or check in scenario.also_fails:
         return "fail"
     if check == "history":  # scenario runs have no baseline (run_scenario)
         return "insufficient"

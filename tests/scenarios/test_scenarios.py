@@ -137,3 +137,21 @@ def test_every_scenario_without_golden_rounds_says_replica_skew_is_not_exercised
         if scenario.flow.golden_rounds == 0:
             assert "replica_skew" in scenario.not_exercised, scenario.name
         assert scenario.catches not in scenario.not_exercised, scenario.name
+
+
+def test_a_fault_made_of_timeouts_may_declare_the_slo_it_breaches_by_design(tmp_path):
+    scenario = catalog(["burst-mix"])[0].model_copy(update={"also_fails": ["slo"]})
+    assert expected_status(scenario, "slo") == "fail"
+    assert expected_status(scenario, "traffic_pattern_drift") == "fail"
+    assert expected_status(scenario, "tenant_fairness") == "pass"
+
+
+@pytest.mark.parametrize("body, field", [
+    ("catches: replica_skew\nalso_fails: [tenant_fairness]\n", "also_fails"),
+    ("catches: null\nalso_fails: [slo]\n", "healthy scenario"),
+])
+def test_only_night_level_checks_may_fail_alongside_the_target(tmp_path, body, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ndescription: x\ntraffic: t.yaml\n" + body)
+    with pytest.raises(ScenarioError, match=field):
+        load_scenario(path)
