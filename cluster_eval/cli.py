@@ -24,6 +24,7 @@ _COMMAND_MODULES = [
     "flows.cli",
     "scenarios.cli",
     "exports.prometheus_cli",
+    "exports.otlp_cli",
 ]
 
 
