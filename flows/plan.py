@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from traffic.format import TrafficRecord
+from traffic.headers import HEADER_REQUEST_ID
 from traffic.schedule import (
     BurstShape,
     ScheduledRequest,
@@ -77,7 +78,7 @@ def relabel(
     """A copy at another offset, optionally with another span id / mode (header kept in step)."""
     span_id = span_id or request.span_id
     headers = tuple(
-        (name, span_id if name == "x-request-id" else value) for name, value in request.headers
+        (name, span_id if name == HEADER_REQUEST_ID else value) for name, value in request.headers
     )
     return replace(
         request, offset_s=offset_s, span_id=span_id, mode=mode or request.mode, headers=headers

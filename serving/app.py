@@ -28,6 +28,7 @@ from serving.cpu import CPU_NATIVE, cpu_flags, native_dtype
 from serving.middleware import ReplicaRuntime, TelemetryMiddleware
 from serving.telemetry import EngineState
 from serving.user_config import UserConfig
+from traffic.headers import HEADER_TENANT_ID
 
 logger = logging.getLogger("ray.serve")
 
@@ -43,7 +44,7 @@ class CaptureArgs(BaseModel):
     sample_rate: float = Field(default=0.05, ge=0.0, le=1.0)
     file_format: str = Field(default="jsonl", pattern="^(jsonl|parquet)$")
     queue_size: int = Field(default=10_000, ge=1)
-    tenant_header: str = "x-tenant-id"
+    tenant_header: str = HEADER_TENANT_ID
     redact_patterns: list[str] | None = Field(
         default=None, description="Regexes scrubbed from bodies; default: e-mails and API keys."
     )

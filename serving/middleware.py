@@ -22,6 +22,9 @@ from typing import Any
 from serving import telemetry
 from serving.faults import ReplicaFaults, apply_sampling_defaults
 from serving.user_config import UserConfig
+from traffic.headers import HEADER_TENANT_ID
+
+_TENANT_HEADER = HEADER_TENANT_ID.encode("latin-1")  # ASGI header names are bytes
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -92,7 +95,7 @@ class TelemetryMiddleware:
             if faults.error and faults.should_fail(rt.rng):
                 await _send_injected_503(send, telemetry.arrival_headers(arrival))
                 return
-            tenant = _header(scope, b"x-tenant-id") if faults.priority else None
+            tenant = _header(scope, _TENANT_HEADER) if faults.priority else None
             body = _rewrite(body, rt.config, faults,
                             tenant.decode("latin-1") if tenant is not None else None)
             replay_receive, disconnected = _replaying(body, receive)

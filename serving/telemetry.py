@@ -10,16 +10,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-HEADER_REPLICA_ID = "x-replica-id"
-HEADER_QUEUE_DEPTH = "x-replica-queue-depth"
-HEADER_ENGINE_RUNNING = "x-engine-running"
-HEADER_ENGINE_WAITING = "x-engine-waiting"
-HEADER_KV_USAGE = "x-kv-cache-usage"
-HEADER_KV_USAGE_PEAK = "x-kv-cache-usage-peak"
-HEADER_PROMPT_TOKENS = "x-prompt-tokens"
-HEADER_CACHED_TOKENS = "x-cached-tokens"
-HEADER_CONFIG_VERSION = "x-config-version"
-HEADER_PIN = "x-pin-replica"
+from traffic.headers import (  # the names are shared with the replay, which reads them
+    HEADER_CACHED_TOKENS,
+    HEADER_CONFIG_VERSION,
+    HEADER_ENGINE_RUNNING,
+    HEADER_ENGINE_WAITING,
+    HEADER_KV_USAGE,
+    HEADER_KV_USAGE_PEAK,
+    HEADER_PIN,
+    HEADER_PROMPT_TOKENS,
+    HEADER_QUEUE_DEPTH,
+    HEADER_REPLICA_ID,
+)
+
+__all__ = [
+    "HEADER_CACHED_TOKENS",
+    "HEADER_CONFIG_VERSION",
+    "HEADER_ENGINE_RUNNING",
+    "HEADER_ENGINE_WAITING",
+    "HEADER_KV_USAGE",
+    "HEADER_KV_USAGE_PEAK",
+    "HEADER_PIN",
+    "HEADER_PROMPT_TOKENS",
+    "HEADER_QUEUE_DEPTH",
+    "HEADER_REPLICA_ID",
+    "ArrivalTelemetry",
+    "EngineSnapshot",
+    "EngineState",
+    "PeakWatch",
+    "arrival_headers",
+    "completion_fields",
+    "usage_tokens",
+]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,17 @@ from typing import Any
 
 import httpx
 
+from traffic.headers import (
+    HEADER_CACHED_TOKENS,
+    HEADER_CONFIG_VERSION,
+    HEADER_ENGINE_RUNNING,
+    HEADER_ENGINE_WAITING,
+    HEADER_KV_USAGE,
+    HEADER_KV_USAGE_PEAK,
+    HEADER_PROMPT_TOKENS,
+    HEADER_QUEUE_DEPTH,
+    HEADER_REPLICA_ID,
+)
 from traffic.spans import Span, as_float, as_int, as_text
 
 __all__ = [
@@ -40,17 +51,20 @@ __all__ = [
 
 
 _INT_HEADERS = {
-    "x-replica-queue-depth": "replica_queue_depth",
-    "x-engine-running": "engine_running",
-    "x-engine-waiting": "engine_waiting",
-    "x-prompt-tokens": "prompt_tokens",
-    "x-cached-tokens": "cached_tokens",
+    HEADER_QUEUE_DEPTH: "replica_queue_depth",
+    HEADER_ENGINE_RUNNING: "engine_running",
+    HEADER_ENGINE_WAITING: "engine_waiting",
+    HEADER_PROMPT_TOKENS: "prompt_tokens",
+    HEADER_CACHED_TOKENS: "cached_tokens",
 }
 _FLOAT_HEADERS = {
-    "x-kv-cache-usage": "kv_cache_usage",
-    "x-kv-cache-usage-peak": "kv_cache_usage_peak",
+    HEADER_KV_USAGE: "kv_cache_usage",
+    HEADER_KV_USAGE_PEAK: "kv_cache_usage_peak",
 }
-_STR_HEADERS = {"x-replica-id": "replica_id", "x-config-version": "config_version"}
+_STR_HEADERS = {
+    HEADER_REPLICA_ID: "replica_id",
+    HEADER_CONFIG_VERSION: "config_version",
+}
 _TELEMETRY_KEYS = {
     **{k.removeprefix("x-").replace("-", "_"): (v, as_int) for k, v in _INT_HEADERS.items()},
     **{k.removeprefix("x-").replace("-", "_"): (v, as_float) for k, v in _FLOAT_HEADERS.items()},

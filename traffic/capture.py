@@ -52,6 +52,7 @@ from detect_secrets.plugins import keyword as _keyword
 from pydantic import ValidationError
 
 from traffic.format import TrafficRecord, capture_file_name, to_json_dict
+from traffic.headers import HEADER_REQUEST_ID, HEADER_TENANT_ID
 
 __all__ = [
     "DEFAULT_REDACTIONS",
@@ -71,6 +72,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CAPTURED_ENDPOINT = "/v1/chat/completions"
 # Headers that carry credentials: refusing them as the tenant header keeps them out of files.
+_REQUEST_ID_HEADER = HEADER_REQUEST_ID.encode("latin-1")  # ASGI header names are bytes
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
 # What cluster-eval redacts on top of detect-secrets' detectors (see _library_detectors):
 # what that library lacks, or finds only in part. A group named "secret" limits the
@@ -486,7 +488,7 @@ class CaptureMiddleware:
         *,
         writer: CaptureWriter,
         sample_rate: float = 1.0,
-        tenant_header: str = "x-tenant-id",
+        tenant_header: str = HEADER_TENANT_ID,
         default_tenant: str = "unknown",
         path: str = CAPTURED_ENDPOINT,
         max_body_bytes: int = 1024 * 1024,
@@ -560,7 +562,7 @@ class CaptureMiddleware:
             for name, value in scope.get("headers", []):
                 if name == self.tenant_header:
                     tenant = value.decode("latin-1").strip()
-                elif name == b"x-request-id":
+                elif name == _REQUEST_ID_HEADER:
                     request_id = value.decode("latin-1").strip()
             body = b"".join(m.get("body", b"") for m in messages)
             self.writer.submit(

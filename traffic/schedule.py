@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from traffic.errors import TrafficError
 from traffic.format import TrafficRecord
+from traffic.headers import HEADER_PIN, HEADER_REQUEST_ID, HEADER_TENANT_ID
 
 __all__ = [
     "MODES",
@@ -99,11 +100,11 @@ def _scheduled(
         ("content-type", "application/json"),
         ("accept", "text/event-stream"),
         ("accept-encoding", "identity"),  # the stream is read raw, undecoded
-        ("x-tenant-id", record.tenant_id),
-        ("x-request-id", span_id),
+        (HEADER_TENANT_ID, record.tenant_id),
+        (HEADER_REQUEST_ID, span_id),
     ]
     if pinned_replica is not None:
-        headers.append(("x-pin-replica", pinned_replica))
+        headers.append((HEADER_PIN, pinned_replica))
     return ScheduledRequest(
         offset_s=offset,
         span_id=span_id,
