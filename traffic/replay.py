@@ -15,7 +15,7 @@ Timing model (the reason this module exists rather than a ``for`` loop with slee
   read) until it. Event-loop timers have millisecond granularity (uvloop's are whole
   milliseconds); the spin is what gets lag below one millisecond.
 
-Failures are records, not exceptions (see STYLE.md): a request past its deadline is a
+Failures are records, not exceptions: a request past its deadline is a
 ``timeout`` span, a refused or dropped connection a ``connection_error`` span, a 4xx/5xx
 an ``http_error`` span, a malformed stream or an answer of a shape no chat completion
 has a ``protocol_error`` span. Every scheduled request is exactly one span: whatever

@@ -1,6 +1,6 @@
 """``cluster-eval replay``: load traffic, build the mode's schedule, replay, write Parquet.
 
-Thin on purpose (STYLE.md): options → validated plan → one ``run_replay`` call. The
+Thin on purpose: options → validated plan → one ``run_replay`` call. The
 command is registered top level by ``cluster_eval/cli.py`` through ``register``.
 
 Exit codes: 0 when the replay ran; 2 when it cannot say anything about the cluster:
