@@ -31,6 +31,7 @@ from prefect.states import Failed
 
 from checks.gate import Verdict
 from cluster_eval.settings import Settings, get_settings
+from exports.otlp import OtlpTarget
 from flows import artifacts, pipeline
 from flows.errors import ConfigurationError, InfrastructureFailure, RunFailed
 from flows.notify import notify_failure
@@ -126,6 +127,22 @@ def report(db: Path, run_id: str, gate: Any, paths: pipeline.RunPaths) -> Path:
     return page
 
 
+@task(name="export_otlp", cache_policy=NO_CACHE)
+def export_otlp(db: Path, run_id: str, target: OtlpTarget, thresholds: Path | None) -> None:
+    """Optional: the run's spans to an OTLP collector. Never fails the run: a failed
+    export is a warning (no header value is ever in it) and the verdict stands."""
+    logger = get_run_logger()
+    try:
+        result = pipeline.export_otlp(db, run_id, target, thresholds)
+    except Exception as exc:  # an exporter's failure must not change the verdict
+        from exports.otlp import OtlpExportError
+
+        reason = str(exc) if isinstance(exc, OtlpExportError) else type(exc).__name__
+        logger.warning("OTLP export failed, the verdict stands: %s", reason)
+        return
+    logger.info("exported %s spans to %s", result.spans, result.endpoint)
+
+
 @task(name="teardown", cache_policy=NO_CACHE)
 def teardown_stack(settings: Settings) -> None:
     pipeline.teardown(settings)
@@ -177,6 +194,7 @@ def cluster_eval(
     deploy_timeout_s: float = 900.0,
     request_timeout_s: float = 120.0,
     replay_timeout_s: float = 3600.0,
+    otlp: OtlpTarget | None = None,
 ) -> Any:
     """Evaluate the serving cluster: deploy, replay, score, check, gate, report.
 
@@ -201,6 +219,10 @@ def cluster_eval(
         deploy_timeout_s: wait this long for the stack to become healthy (per attempt).
         request_timeout_s: per-request deadline of the replay.
         replay_timeout_s: the whole replay task's time limit.
+        otlp: after the report, send the run's spans to this OTLP/HTTP collector
+            (``endpoint``, ``headers_from_env``: header name → environment variable
+            NAME, ``timeout_s``); off by default; a failed export never changes the
+            verdict (docs/exports.md).
     """
     logger = get_run_logger()
     settings = get_settings()
@@ -234,6 +256,8 @@ def cluster_eval(
         compute_checks(db, run_id, limits)
         gate: Any = validate(db, run_id, limits, paths.data_docs)
         page = report(db, run_id, gate, paths)
+        if otlp is not None:
+            export_otlp(db, run_id, otlp, limits)
     except RunFailed as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc), name=ERRORED)

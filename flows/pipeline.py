@@ -37,6 +37,7 @@ __all__ = [
     "check_endpoint",
     "compute_checks",
     "deploy",
+    "export_otlp",
     "load_warehouse",
     "prepare_traffic",
     "report",
@@ -425,3 +426,16 @@ def report(db: Path, run_id: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:
     with opened(db, read_only=True) as con:
         data = gather(con, run_id)
     return page, data
+
+
+def export_otlp(db: Path, run_id: str, target: Any, thresholds: Path | None) -> Any:
+    """Send the judged run's spans to an OTLP collector (``exports.otlp``); header
+    values come from this process's environment. Raises ``OtlpExportError``; the flow
+    logs it and the verdict stands."""
+    from exports.otlp import OtlpConfigError, export_run
+
+    try:
+        limits = _thresholds(thresholds)
+    except ConfigurationError as exc:
+        raise OtlpConfigError(str(exc)) from exc
+    return export_run(db, run_id, target, os.environ, limits)
