@@ -463,3 +463,63 @@ def test_the_served_model_comes_from_the_runs_config():
     assert _served_model(yaml.safe_dump(SERVE_CONFIG)) == MODEL
     assert _served_model("applications: [{name: llm}]") is None
     assert _served_model(": not yaml :") is None
+
+
+# --- the flow's optional step ----------------------------------------------------------------
+
+
+@pytest.fixture
+def flow_task(monkeypatch):
+    """The flow's export_otlp task body, its run logger a plain logger the test reads
+    (no Prefect server: the task's function is called directly)."""
+    from flows import cluster_eval as flow_module
+
+    logger = logging.getLogger("tests.exports.flow_step")
+    monkeypatch.setattr(flow_module, "get_run_logger", lambda: logger)
+    return flow_module.export_otlp.fn
+
+
+def test_flow_step_exports_the_run(night_db, flow_task, monkeypatch, caplog):
+    db, builder, _, limits = night_db
+    monkeypatch.setenv("OTLP_TEST_AUTHORIZATION", f"Bearer {TOKEN}")
+    received = Received()
+    caplog.set_level(logging.DEBUG)
+    with loopback_server(receiver(received)) as url:
+        flow_task(db, builder.run_id, OtlpTarget.parse(endpoint=url, headers_from_env={
+            "Authorization": "OTLP_TEST_AUTHORIZATION"}), limits)
+    assert len(received.spans) == len(builder.spans)
+    assert f"exported {len(builder.spans)} spans to {url}/v1/traces" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+def test_flow_step_a_refused_collector_is_a_warning_and_the_step_returns(
+        night_db, flow_task, monkeypatch, caplog):
+    db, builder, _, limits = night_db
+    monkeypatch.setenv("OTLP_TEST_AUTHORIZATION", f"Bearer {TOKEN}")
+    port = _refused_port()
+    caplog.set_level(logging.DEBUG)
+    assert flow_task(db, builder.run_id, OtlpTarget.parse(
+        endpoint=f"http://127.0.0.1:{port}", timeout_s=1.5,
+        headers_from_env={"Authorization": "OTLP_TEST_AUTHORIZATION"}), limits) is None
+    warnings = [r for r in caplog.records if r.name == "tests.exports.flow_step"]
+    assert [r.levelno for r in warnings] == [logging.WARNING]
+    assert warnings[0].getMessage().startswith(
+        f"OTLP export failed, the verdict stands: the collector at http://127.0.0.1:{port}"
+        "/v1/traces did not take batch 1")
+    assert TOKEN not in caplog.text
+
+
+def test_flow_step_an_unexpected_error_is_named_not_quoted(night_db, flow_task, monkeypatch,
+                                                          caplog):
+    """An exporter bug's message could hold anything: only its type is logged."""
+    from flows import pipeline
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"header was Bearer {TOKEN}")
+
+    monkeypatch.setattr(pipeline, "export_otlp", broken)
+    db, builder, _, limits = night_db
+    caplog.set_level(logging.DEBUG)
+    flow_task(db, builder.run_id, OtlpTarget.parse(endpoint="http://127.0.0.1:9"), limits)
+    assert "OTLP export failed, the verdict stands: RuntimeError" in caplog.text
+    assert TOKEN not in caplog.text
