@@ -38,6 +38,7 @@ __all__ = [
     "compute_checks",
     "deploy",
     "export_otlp",
+    "export_prometheus",
     "load_warehouse",
     "prepare_traffic",
     "report",
@@ -340,14 +341,10 @@ def _refuse_if_unreachable(statuses: dict[str, int], base_url: str) -> None:
 
 
 def merge_spans(parts: list[Path], out: Path) -> int:
-    import pyarrow as pa  # type: ignore[import-untyped]
+    """The night's baseline and replay spans into the run's ``spans.parquet``; the count."""
+    from traffic.spans import merge_spans as merge
 
-    from traffic.spans import read_spans, write_spans
-
-    table = pa.concat_tables([read_spans(p) for p in parts if p.exists()])
-    table = table.sort_by([("intended_at", "ascending"), ("span_id", "ascending")])
-    write_spans(table, out)
-    return table.num_rows
+    return merge(parts, out).num_rows
 
 
 def empty_telemetry(out: Path) -> Path:
@@ -439,3 +436,12 @@ def export_otlp(db: Path, run_id: str, target: Any, thresholds: Path | None) -> 
     except ConfigurationError as exc:
         raise OtlpConfigError(str(exc)) from exc
     return export_run(db, run_id, target, os.environ, limits)
+
+
+def export_prometheus(db: Path, run_id: str, target: Any) -> str:
+    """Write or push the judged run's metrics (``exports.prometheus``); return where
+    they went. Raises ``PrometheusExportError``; the flow logs it and the verdict
+    stands."""
+    from exports.prometheus import export_run
+
+    return export_run(db, run_id, target)

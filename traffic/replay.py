@@ -62,7 +62,7 @@ from traffic.answer import (
     response_headers,
 )
 from traffic.schedule import ScheduledRequest
-from traffic.spans import Span, SpanLog, read_span_log, write_spans
+from traffic.spans import Span, SpanLog, merge_spans
 from traffic.transport import ClientSpec, classify_error, limits_for, run_async
 
 __all__ = ["ReplayPlan", "ReplayResult", "replay", "run_replay", "span_logs"]
@@ -493,12 +493,11 @@ def _worker(plan: ReplayPlan, client: ClientSpec, part: Path) -> int:
 
 
 def _merge(parts: list[Path], path: Path) -> pa.Table:
-    """The span logs into one ``spans.parquet``, sorted; the logs are removed after."""
-    table = pa.concat_tables([read_span_log(p) for p in parts])
-    table = table.sort_by([("intended_at", "ascending"), ("span_id", "ascending")])
-    write_spans(table, path)
+    """The span logs into one ``spans.parquet`` (:func:`merge_spans`); the logs are
+    removed after."""
+    table = merge_spans(parts, path)
     for p in parts:
-        p.unlink()
+        p.unlink(missing_ok=True)
     return table
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "as_float",
     "as_int",
     "as_text",
+    "merge_spans",
     "read_span_log",
     "read_spans",
     "spans_table",
@@ -242,6 +243,25 @@ def write_spans(spans: Iterable[Span] | pa.Table, path: Path) -> Path:
 
 def read_spans(path: Path) -> pa.Table:
     return pq.read_table(path, schema=SPAN_SCHEMA)
+
+
+def merge_spans(parts: Sequence[Path], out: Path) -> pa.Table:
+    """Span files into one ``spans.parquet`` at ``out``, ordered by intended send time
+    then span id; returns the merged table.
+
+    A part is a span log (``.log``, :class:`SpanLog`: the replay's workers) or a
+    Parquet file (a phase's ``spans.parquet``: the night's baseline and replay). A
+    missing part holds no spans, as a missing log does for :func:`read_span_log`.
+    """
+    tables = [
+        read_span_log(part) if part.suffix == ".log" else read_spans(part)
+        for part in parts
+        if part.exists()
+    ]
+    table = pa.concat_tables(tables) if tables else SPAN_SCHEMA.empty_table()
+    table = table.sort_by([("intended_at", "ascending"), ("span_id", "ascending")])
+    write_spans(table, out)
+    return table
 
 
 # --- the log written while the replay runs ---------------------------------------------
