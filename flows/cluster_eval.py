@@ -32,6 +32,7 @@ from prefect.states import Failed
 from checks.gate import Verdict
 from cluster_eval.settings import Settings, get_settings
 from exports.otlp import OtlpTarget
+from exports.prometheus import PrometheusTarget
 from flows import artifacts, pipeline
 from flows.errors import ConfigurationError, InfrastructureFailure, RunFailed
 from flows.notify import notify_failure
@@ -143,6 +144,24 @@ def export_otlp(db: Path, run_id: str, target: OtlpTarget, thresholds: Path | No
     logger.info("exported %s spans to %s", result.spans, result.endpoint)
 
 
+@task(name="export_prometheus", cache_policy=NO_CACHE)
+def export_prometheus(db: Path, run_id: str, target: PrometheusTarget) -> None:
+    """Optional: the run's metrics to a .prom file or a Pushgateway. Never fails the
+    run: a failed export is a warning (no URL credential is ever in it) and the
+    verdict stands."""
+    logger = get_run_logger()
+    try:
+        where = pipeline.export_prometheus(db, run_id, target)
+    except Exception as exc:  # an exporter's failure must not change the verdict
+        from exports.prometheus import PrometheusExportError, without_credentials
+
+        reason = without_credentials(str(exc)) if isinstance(exc, PrometheusExportError) \
+            else type(exc).__name__
+        logger.warning("Prometheus export failed, the verdict stands: %s", reason)
+        return
+    logger.info("Prometheus metrics of run %s → %s", run_id, where)
+
+
 @task(name="teardown", cache_policy=NO_CACHE)
 def teardown_stack(settings: Settings) -> None:
     pipeline.teardown(settings)
@@ -195,6 +214,7 @@ def cluster_eval(
     request_timeout_s: float = 120.0,
     replay_timeout_s: float = 3600.0,
     otlp: OtlpTarget | None = None,
+    prometheus: PrometheusTarget | None = None,
 ) -> Any:
     """Evaluate the serving cluster: deploy, replay, score, check, gate, report.
 
@@ -223,6 +243,10 @@ def cluster_eval(
             (``endpoint``, ``headers_from_env``: header name → environment variable
             NAME, ``timeout_s``); off by default; a failed export never changes the
             verdict (docs/exports.md).
+        prometheus: after the report, write the run's metrics to a ``.prom`` file for
+            node_exporter's textfile collector (``textfile``) or push them to a
+            Pushgateway (``pushgateway``, ``job``); off by default; a failed export
+            never changes the verdict (docs/exports.md).
     """
     logger = get_run_logger()
     settings = get_settings()
@@ -258,6 +282,8 @@ def cluster_eval(
         page = report(db, run_id, gate, paths)
         if otlp is not None:
             export_otlp(db, run_id, otlp, limits)
+        if prometheus is not None:
+            export_prometheus(db, run_id, prometheus)
     except RunFailed as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc), name=ERRORED)
