@@ -18,6 +18,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split
 _COMMAND_MODULES = [
     "serving.cli",
     "traffic.cli",
+    "traffic.import_cli",
     "traffic.replay_cli",
     "checks.cli",
     "checks.baseline_cli",

@@ -48,6 +48,7 @@ __all__ = [
     "LoadResult",
     "load_capture_dir",
     "load_traffic",
+    "write_quarantine",
 ]
 
 PARQUET_VERSION_KEY = "cluster_eval.traffic_format"
@@ -522,7 +523,7 @@ class _Intake:
         self.bad.sort(key=lambda bad: (self._files.get(bad.file, 0), bad.line))
         written: Path | None = None
         if self.bad:
-            written = _write_quarantine(self.bad, quarantine_path)
+            written = write_quarantine(self.bad, quarantine_path)
         if self.n_total == 0:
             raise TrafficFormatError("holds no traffic records", file=label)
         share = len(self.bad) / self.n_total
@@ -624,7 +625,8 @@ def _one_line(text: str) -> str:
     return text.translate(_LINE_BREAKS)
 
 
-def _write_quarantine(bad: list[BadLine], path: Path) -> Path:
+def write_quarantine(bad: list[BadLine], path: Path) -> Path:
+    """Write ``bad`` to ``path`` as JSONL, one entry per bad line (the importers use it too)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # backslashreplace: a field name or raw text can never make the quarantine unwritable
