@@ -27,12 +27,12 @@ import pandas as pd
 import polars as pl
 
 from checks.compute import run_checks
+from checks.rubrics import RUBRIC_NAMES
 from checks.scoring import score_spans
 from checks.thresholds import Thresholds
 from warehouse import connect
 
-RUBRICS = ["json_adherence", "tool_call_correctness", "groundedness", "reference_match",
-           "completion"]
+RUBRICS = list(RUBRIC_NAMES)
 
 # ----------------------------------------------------------------------------- scoring
 

@@ -7,14 +7,10 @@ from collections.abc import Mapping
 import polars as pl
 import pyarrow as pa
 
-from checks.rubrics import RUBRICS, Rubric, SpanView
+from checks.rubrics import ANSWER_ONLY, CONDITIONAL, RUBRICS, Rubric, SpanView
 
 SPAN_COLUMNS = ("span_id", "status", "finish_reason", "output_text", "tool_calls",
                 "request_body", "expect")
-
-# Built-in rubrics that apply only with expect, tools or response_format.
-CONDITIONAL = frozenset({"json_adherence", "tool_call_correctness", "groundedness",
-                         "reference_match"})
 
 SCORE_SCHEMA = {"span_id": pl.String, "rubric": pl.String, "score": pl.Float64}
 
@@ -42,8 +38,9 @@ def score_spans(
     missing = [c for c in SPAN_COLUMNS if c not in spans.columns]
     frame = spans.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
     names = list(rubrics)
-    # a rubric outside the built-ins (e.g. a judge) may apply to any span: parse all
-    parse_all = any(n not in CONDITIONAL and n != "completion" for n in names)
+    # a rubric registered as neither conditional nor answer-only (e.g. a judge) may read
+    # any field of any span: parse all
+    parse_all = any(n not in CONDITIONAL and n not in ANSWER_ONLY for n in names)
     span_ids: list[str] = []
     rubric_col: list[str] = []
     scores: list[float | None] = []

@@ -12,9 +12,12 @@ from checks.rubrics import (  # noqa: F401  (imported to register)
     reference_match,
     tool_call_correctness,
 )
-from checks.rubrics.base import RUBRICS, Rubric, SpanView, register
+from checks.rubrics.base import ANSWER_ONLY, CONDITIONAL, RUBRICS, Rubric, SpanView, register
 
-RUBRIC_NAMES = ("json_adherence", "tool_call_correctness", "groundedness", "reference_match",
-                "completion")
+# The built-in rubrics' names, in registration order: every other list of them is
+# derived from the registry (scoring's CONDITIONAL, the benchmark) or tested against it
+# (the SQL's per-rubric columns, the docs).
+RUBRIC_NAMES = tuple(RUBRICS)
 
-__all__ = ["RUBRICS", "RUBRIC_NAMES", "Rubric", "SpanView", "register"]
+__all__ = ["ANSWER_ONLY", "CONDITIONAL", "RUBRICS", "RUBRIC_NAMES", "Rubric", "SpanView",
+           "register"]

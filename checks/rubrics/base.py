@@ -15,15 +15,32 @@ from typing import Any
 Rubric = Callable[["SpanView"], float | None]
 
 RUBRICS: dict[str, Rubric] = {}
+# Registered rubrics that score only spans carrying ``expect``, ``tools`` or
+# ``response_format`` (None on a plain chat span), so scoring skips their JSON parse.
+CONDITIONAL: set[str] = set()
+# Registered rubrics that read only ``status``, ``finish_reason`` and ``output_text``.
+ANSWER_ONLY: set[str] = set()
 
 
-def register(name: str) -> Callable[[Rubric], Rubric]:
-    """Register a rubric under ``name`` (the value of ``scores.rubric``)."""
+def register(
+    name: str, *, conditional: bool = False, answer_only: bool = False
+) -> Callable[[Rubric], Rubric]:
+    """Register a rubric under ``name`` (the value of ``scores.rubric``).
+
+    ``conditional``: it returns None unless the span's record or request carries
+    ``expect``, ``tools`` or ``response_format``. ``answer_only``: it reads no field but
+    ``status``, ``finish_reason`` and ``output_text``. Both let ``score_spans`` skip
+    parsing a plain span's JSON; leave them False when unsure (always correct, slower).
+    """
 
     def decorator(fn: Rubric) -> Rubric:
         if name in RUBRICS:
             raise ValueError(f"rubric {name!r} registered twice")
         RUBRICS[name] = fn
+        if conditional:
+            CONDITIONAL.add(name)
+        if answer_only:
+            ANSWER_ONLY.add(name)
         return fn
 
     return decorator

@@ -12,6 +12,6 @@ from checks.rubrics.base import SpanView, register
 FINISHED = frozenset({"stop", "tool_calls"})
 
 
-@register("completion")
+@register("completion", answer_only=True)
 def completion(span: SpanView) -> float | None:
     return 1.0 if not span.failed and span.finish_reason in FINISHED else 0.0

@@ -26,7 +26,7 @@ def _context_vocabulary(context: str) -> frozenset[str]:
     return frozenset(tokens(context))
 
 
-@register("groundedness")
+@register("groundedness", conditional=True)
 def groundedness(span: SpanView) -> float | None:
     context = span.expect.get("context")
     if not isinstance(context, str):

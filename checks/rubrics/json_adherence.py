@@ -53,7 +53,7 @@ def validator_for(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
     return _validator(json.dumps(schema, sort_keys=True))
 
 
-@register("json_adherence")
+@register("json_adherence", conditional=True)
 def json_adherence(span: SpanView) -> float | None:
     schema = schema_for(span)
     if schema is None:

@@ -44,7 +44,7 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-@register("reference_match")
+@register("reference_match", conditional=True)
 def reference_match(span: SpanView) -> float | None:
     reference = span.expect.get("reference")
     if not isinstance(reference, str):

@@ -121,7 +121,7 @@ def _well_formed(calls: list[tuple[str, Any]], tools: Mapping[str, dict[str, Any
     return 1.0 if ok else 0.0
 
 
-@register("tool_call_correctness")
+@register("tool_call_correctness", conditional=True)
 def tool_call_correctness(span: SpanView) -> float | None:
     expected = span.expect.get("tool_calls")
     tools = declared_tools(span.request)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from checks.rubrics import RUBRIC_NAMES, RUBRICS, SpanView
+from checks.rubrics import ANSWER_ONLY, CONDITIONAL, RUBRIC_NAMES, RUBRICS, SpanView
 from checks.rubrics.reference_match import token_f1
 
 
@@ -16,7 +17,9 @@ def score(rubric: str, row: dict) -> float | None:
 
 
 def test_registry_holds_the_five_rubrics():
-    assert set(RUBRICS) == set(RUBRIC_NAMES)
+    assert set(RUBRIC_NAMES) == set(RUBRICS) == {
+        "json_adherence", "tool_call_correctness", "groundedness", "reference_match",
+        "completion"}
 
 
 # --- json_adherence ------------------------------------------------------------------
@@ -206,3 +209,34 @@ def test_every_applicable_rubric_scores_a_serving_failure_zero(make_span, rubric
                     expect={"json_schema": SCHEMA, "reference": "Oslo", "context": "Oslo",
                             "tool_calls": []})
     assert score(rubric, row) == 0.0
+
+
+# --- the registry is the one list of rubrics -------------------------------------------
+
+
+def test_conditional_rubrics_do_not_apply_to_a_plain_chat_span(make_span):
+    assert CONDITIONAL and CONDITIONAL < set(RUBRICS)
+    for status in ("ok", "timeout"):
+        plain = make_span(status=status,
+                          request={"messages": [{"role": "user", "content": "hi"}]})
+        assert {name: score(name, plain) for name in CONDITIONAL} == dict.fromkeys(CONDITIONAL)
+
+
+def test_answer_only_rubrics_score_the_same_without_the_parsed_fields(make_span, bfcl):
+    assert ANSWER_ONLY and ANSWER_ONLY.isdisjoint(CONDITIONAL)
+    question, answer = bfcl["simple_python_1"]
+    for row in (make_span(), make_span(status="timeout", output_text=None),
+                make_span(request=bfcl_request(question), expect=bfcl_expect(answer),
+                          finish_reason="length")):
+        bare = SpanView(status=row["status"], finish_reason=row["finish_reason"],
+                        output_text=row["output_text"])
+        for name in ANSWER_ONLY:
+            assert RUBRICS[name](bare) == score(name, row), name
+
+
+def test_every_registered_rubric_has_its_column_in_the_staging_sql_and_its_docs_row():
+    root = Path(__file__).resolve().parents[2]
+    staging = (root / "checks" / "sql" / "_span_quality.sql").read_text()
+    docs = (root / "docs" / "checks.md").read_text()
+    assert [n for n in RUBRIC_NAMES if f"rubric = '{n}'" not in staging] == []
+    assert [n for n in RUBRIC_NAMES if f"| `{n}` |" not in docs] == []
