@@ -148,3 +148,14 @@ def test_the_rules_fire_on_the_exporters_output_as_the_verdict_says(
     assert result.returncode == 0, result.stdout + result.stderr
     if name == "fail":
         assert expected["ClusterEvalCheckFailed"], "the FAIL night must page"
+
+
+@needs_promtool
+def test_promtool_lints_the_exposition_clean(judged_nights):
+    """Naming and help-text conventions (promtool check metrics) hold for every night."""
+    assert PROMTOOL is not None
+    for night in judged_nights.values():
+        result = subprocess.run([PROMTOOL, "check", "metrics"], capture_output=True, text=True,
+                                input=render(night.db, night.run_id), timeout=120)
+        assert result.returncode == 0 and not result.stdout + result.stderr, \
+            result.stdout + result.stderr
