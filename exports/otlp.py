@@ -99,7 +99,9 @@ class OtlpTarget(BaseModel):
     maps a header name to the name of the environment variable holding its value
     (``{"Authorization": "PHOENIX_AUTH"}``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a refused endpoint or header value may be the secret itself,
+    # and the flow reports a bad parameter with pydantic's own message
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     endpoint: str = Field(description="OTLP/HTTP traces URL; a bare base URL gets /v1/traces.")
     headers_from_env: dict[str, str] = Field(

@@ -55,6 +55,8 @@ def otlp(
     """Send every span of the run as one OTLP trace each (GenAI semantic conventions plus
     cluster_eval.* attributes; no prompt or completion text). Exit 0 when all arrived,
     2 on bad input or when the collector did not take them."""
+    import duckdb
+
     from checks.cli import _check_warehouse
     from checks.errors import ChecksError
     from exports.otlp import OtlpExportError, OtlpTarget, export_run
@@ -68,6 +70,8 @@ def otlp(
         result = export_run(warehouse, run_id, target, os.environ, thresholds)
     except (OtlpExportError, ChecksError) as exc:
         raise _error(str(exc)) from None
+    except duckdb.Error as exc:
+        raise _error(f"cannot read the warehouse {warehouse}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise _error(f"{thresholds}: not a text file (not UTF-8 at byte {exc.start}); "
                      "thresholds are YAML") from None

@@ -356,6 +356,17 @@ def test_an_endpoint_that_could_leak_a_credential_is_refused(endpoint, problem):
     assert "pw@" not in str(raised.value) and "abc" not in str(raised.value)
 
 
+def test_a_refused_target_given_as_a_flow_parameter_does_not_echo_it():
+    """The flow validates its ``otlp`` parameter with pydantic's own message."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as raised:
+        OtlpTarget(endpoint="http://u:pw-in-url-77@collector:4318",
+                   headers_from_env={"Authorization": f"Bearer {TOKEN}"})
+    assert "pw-in-url-77" not in str(raised.value) and TOKEN not in str(raised.value)
+    assert "must not carry credentials" in str(raised.value)
+
+
 def test_a_bare_collector_url_gets_the_traces_path():
     assert OtlpTarget.parse(endpoint="http://otel:4318").endpoint == "http://otel:4318/v1/traces"
     assert OtlpTarget.parse(endpoint="https://cloud.langfuse.com/api/public/otel/v1/traces"
