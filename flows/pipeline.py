@@ -300,7 +300,7 @@ def run_replay(
     # so no span lands before any telemetry (the checks' 'unknown' bucket)
     replay_plan = ReplayPlan(plan.requests, speedup=1.0, timeout_s=timeout_s,
                              lead_s=SAMPLER_LEAD_S)
-    client = ClientSpec(settings.serve_url, "auto", limits_for(replay_plan.rate, timeout_s))
+    client = ClientSpec(settings.serve_url, "auto", limits_for(replay_plan.peak_rate, timeout_s))
     sampler = SamplerConfig(
         dashboard_url=settings.dashboard_url,
         metrics_url=settings.metrics_url,

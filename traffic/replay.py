@@ -6,7 +6,9 @@ Timing model (the reason this module exists rather than a ``for`` loop with slee
   ``start + offset_i / speedup`` on the monotonic clock. Every wait is computed from
   that anchor, never from the previous send, so lateness never accumulates.
 * Each request is its own task, created at its due time; nothing bounds the number in
-  flight and the connection pool is sized for ``rate × timeout`` (``limits_for``). A
+  flight and the connection pool is sized for the most requests the schedule can have
+  in flight at once: its busiest ``timeout``-long window (``ReplayPlan.peak_rate``,
+  ``limits_for``; sizing it for the *mean* rate made a burst queue for connections). A
   slow or stalled response therefore cannot hold back the requests after it: no
   coordinated omission. If the generator itself falls behind, that shows up honestly
   as ``schedule_lag_ms`` (actual send − intended send).
@@ -91,9 +93,29 @@ class ReplayPlan:
 
     @property
     def rate(self) -> float:
-        """Mean requests/s, used to size the connection pool."""
+        """Mean requests/s."""
         n = len(self.requests)
         return n / self.duration_s if n > 1 and self.duration_s > 0 else float(n)
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests sent within any ``timeout_s`` window: no more can be in
+        flight at once, since each holds its connection for at most ``timeout_s``."""
+        sends = sorted(r.offset_s / self.speedup for r in self.requests)
+        peak, first = 0, 0
+        for last, sent in enumerate(sends):
+            while sends[first] <= sent - self.timeout_s:
+                first += 1
+            peak = max(peak, last - first + 1)
+        return peak
+
+    @property
+    def peak_rate(self) -> float:
+        """``peak_in_flight`` as a rate over ``timeout_s``: what sizes the connection
+        pool (``limits_for(peak_rate, timeout_s)`` holds the busiest window). A pool
+        sized for the mean rate makes a burst wait for connections, the replay's own
+        queue recorded as schedule lag."""
+        return self.peak_in_flight / self.timeout_s
 
 
 @dataclass
@@ -534,7 +556,8 @@ def run_replay(
     out_dir.mkdir(parents=True, exist_ok=True)
     spans_path = out_dir / "spans.parquet"
     if isinstance(client, ClientSpec) and client.limits is None:
-        client = replace(client, limits=limits_for(plan.rate / max(1, workers), plan.timeout_s))
+        per_worker = plan.peak_rate / max(1, workers)
+        client = replace(client, limits=limits_for(per_worker, plan.timeout_s))
     lead = plan.lead_s if workers == 1 else max(plan.lead_s, 1.5 + 0.5 * workers)
     start_at = plan.start_at if plan.start_at is not None else time.time() + lead
     plan = replace(plan, start_at=start_at)

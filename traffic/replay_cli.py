@@ -90,7 +90,7 @@ def replay_command(
 
     plan = ReplayPlan(schedule, speedup=speedup, timeout_s=timeout)
     client = ClientSpec(
-        base_url or settings.serve_url, transport, limits_for(plan.rate / workers, timeout)
+        base_url or settings.serve_url, transport, limits_for(plan.peak_rate / workers, timeout)
     )
     sampler = None
     if dashboard_url:

@@ -87,6 +87,21 @@ def test_connection_pool_is_sized_for_rate_times_timeout() -> None:
     assert limits_for(5000, 60).max_connections == 4096  # cap
 
 
+def test_the_pool_holds_the_busiest_window_not_the_mean_rate() -> None:
+    from traffic.replay import ReplayPlan
+    from traffic.schedule import build_replay
+
+    # a quiet-burst-quiet morning: 0.8 req/s for 45 s, 12 req/s for 15 s, 0.8 req/s
+    offsets = ([i / 0.8 for i in range(36)] + [45 + i / 12 for i in range(180)]
+               + [60 + i / 0.8 for i in range(36)])
+    plan = ReplayPlan(build_replay([rec(f"r{i}", t) for i, t in enumerate(offsets)]),
+                      timeout_s=15.0)
+    assert plan.rate < 2.5  # the mean would size the pool at ~36 connections
+    assert plan.peak_in_flight == 180  # the whole burst is in flight at once
+    assert limits_for(plan.peak_rate, plan.timeout_s).max_connections == 180
+    assert ReplayPlan(plan.requests, timeout_s=15.0, speedup=2.0).peak_in_flight > 180
+
+
 def test_exported_members_exist() -> None:
     import importlib
 
