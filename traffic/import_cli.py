@@ -100,9 +100,13 @@ def import_command(
         message = error["msg"].removeprefix("Value error, ")
         typer.echo(f"error: {where + ': ' if where else ''}{message}", err=True)
         raise typer.Exit(2) from exc
-    except TrafficError as exc:
+    except (TrafficError, _BadFlag) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+class _BadFlag(ValueError):
+    """A flag value that cannot be read; reported like every other bad input."""
 
 
 def _edge(value: str | None, flag: str) -> float | datetime | None:
@@ -116,9 +120,7 @@ def _edge(value: str | None, flag: str) -> float | datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is neither seconds nor an ISO timestamp", param_hint=flag
-        ) from None
+        raise _BadFlag(f"{flag}: {value!r} is neither seconds nor an ISO timestamp") from None
 
 
 def _import(trace: Path, out: Path, quarantine: Path, raw: dict[str, object]) -> None:
@@ -131,7 +133,8 @@ def _import(trace: Path, out: Path, quarantine: Path, raw: dict[str, object]) ->
     result = import_trace(trace, options, quarantine_path=quarantine)
     write_traffic(result.records, out)
     tenants = Counter(r.tenant_id for r in result.records)
-    span = float(result.records[-1].arrival) - float(result.records[0].arrival)
+    offsets = [r.arrival for r in result.records if isinstance(r.arrival, float)]  # all are
+    span = max(offsets) - min(offsets)
     typer.echo(
         f"{len(result.records)} requests over {span:.1f} s "
         f"({', '.join(f'{t}: {n}' for t, n in sorted(tenants.items()))}) written to {out}"

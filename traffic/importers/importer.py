@@ -186,14 +186,18 @@ def _records(
             expect = task.expect
             tags |= {"task": task.kind, "task_source": task.source_id}
             tags["trace_context_tokens"] = str(request.context_tokens)
-            budget = request.generated_tokens or task.max_tokens
+            budget = (
+                task.max_tokens if request.generated_tokens is None else request.generated_tokens
+            )
         else:
             body = {
                 "model": options.model,
                 "messages": [dict(m) for m in request.messages],
                 "temperature": options.temperature,
             }
-            budget = request.generated_tokens or DEFAULT_MAX_TOKENS
+            budget = (
+                DEFAULT_MAX_TOKENS if request.generated_tokens is None else request.generated_tokens
+            )
         if request.generated_tokens is not None:
             tags["trace_generated_tokens"] = str(request.generated_tokens)
         if options.max_prompt_tokens is not None:

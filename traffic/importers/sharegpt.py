@@ -177,13 +177,13 @@ def _conversation(
             continue
         turn_number += 1
         following = messages[index + 1] if index + 1 < len(messages) else None
-        answered = following is not None and following["role"] == "assistant"
+        answer = following["content"] if following and following["role"] == "assistant" else None
         yield TraceRequest(
             session_id=session,
             turn=turn_number,
             line=line,
             tenant_id=tenant,
-            generated_tokens=approx_tokens(len(following["content"])) if answered else None,
+            generated_tokens=approx_tokens(len(answer)) if answer is not None else None,
             messages=tuple(dict(m) for m in messages[: index + 1]),
         )
 
