@@ -46,10 +46,16 @@ def write_traffic(records: Iterable[TrafficRecord], path: str | Path) -> Path:
 
 
 def write_jsonl_lines(records: Iterable[TrafficRecord], handle: IO[str]) -> int:
-    """Append one JSON line per record; returns the number of characters written."""
-    text = "".join(json.dumps(to_json_dict(r), ensure_ascii=False) + "\n" for r in records)
-    handle.write(text)
-    return len(text)
+    """Append one JSON line per record; returns the number of characters written.
+
+    Line by line, so writing a large workload never holds all of its text at once.
+    """
+    written = 0
+    for record in records:
+        line = json.dumps(to_json_dict(record), ensure_ascii=False) + "\n"
+        handle.write(line)
+        written += len(line)
+    return written
 
 
 def write_parquet(records: list[TrafficRecord], path: Path) -> None:
