@@ -150,6 +150,18 @@ def test_burstgpt_has_no_timestamps_to_window_by(tmp_path):
         run(BURSTGPT, tmp_path, format="burstgpt", since=datetime(2024, 1, 1))
 
 
+def test_more_than_the_loader_accepts_needs_a_window(tmp_path):
+    path = tmp_path / "long.csv"
+    header = BURSTGPT.read_text().splitlines()[0]
+    rows = [f"{day * 86_400},ChatGPT,10,5,15,API log" for day in range(10)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    with pytest.raises(WorkloadError, match="span 9.0 days"):
+        run(path, tmp_path, format="burstgpt")
+    records = run(path, tmp_path, format="burstgpt", until=7 * 86_400).records
+    assert len(records) == 7
+    written_and_loaded(records, tmp_path)
+
+
 def test_a_constant_tenant(tmp_path):
     result = run(BURSTGPT, tmp_path, format="burstgpt", tenant="acme")
     assert {r.tenant_id for r in result.records} == {"acme"}

@@ -31,7 +31,7 @@ from traffic.importers.shaping import (
 )
 from traffic.importers.sharegpt import read_sharegpt
 from traffic.importers.truncate import truncate_middle
-from traffic.loader import BadLine, write_quarantine
+from traffic.loader import DEFAULT_MAX_SPAN_S, BadLine, write_quarantine
 
 __all__ = ["IMPORT_FORMATS", "ImportResult", "TraceFormat", "import_trace"]
 
@@ -121,6 +121,7 @@ def import_trace(
     kept = sorted((r for s in chosen for r in s), key=lambda r: (r.time, r.session_id, r.turn))
     if not kept:
         raise WorkloadError(f"no requests of {path} fall in the window")
+    _check_span(kept)
     return ImportResult(
         records=_records(kept, options, window.start),
         n_read=len(requests),
@@ -138,6 +139,17 @@ def _span(sessions: list[list[TraceRequest]], window: Window) -> float:
         return window.end - window.start
     last = max((r.time for s in sessions for r in s if r.time is not None), default=window.start)
     return last - window.start
+
+
+def _check_span(kept: list[TraceRequest]) -> None:
+    """Refuse what the loader would refuse: a file longer than its ``max_span_s``."""
+    span = (kept[-1].time or 0.0) - (kept[0].time or 0.0)
+    if span > DEFAULT_MAX_SPAN_S:
+        raise WorkloadError(
+            f"the imported requests span {span / 86_400:.1f} days; a traffic file loads at "
+            f"most {DEFAULT_MAX_SPAN_S / 86_400:g} days (the loader's max_span_s): "
+            "give --since/--until"
+        )
 
 
 def _check_bad_share(
