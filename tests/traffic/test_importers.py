@@ -370,6 +370,19 @@ def test_sharegpt_broken_json_names_line_and_column(tmp_path):
     assert caught.value.line == 3 and "bad JSON" in str(caught.value)
 
 
+def test_imported_files_become_replay_schedules(tmp_path):
+    from traffic.schedule import build_schedule
+
+    for trace, options in [
+        (AZURE, {"format": "azure", "until": 120}),
+        (BURSTGPT, {"format": "burstgpt"}),
+        (SHAREGPT, {"format": "sharegpt", "rate": 2}),
+    ]:
+        loaded = written_and_loaded(run(trace, tmp_path, **options).records, tmp_path)
+        schedule = build_schedule("replay", loaded.records)
+        assert len(schedule) == loaded.n_good and schedule[0].offset_s == 0
+
+
 # --- the command -------------------------------------------------------------------------
 
 
