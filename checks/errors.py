@@ -16,7 +16,17 @@ class ChecksError(Exception):
 
 
 class ThresholdsError(ChecksError, ValueError):
-    """The thresholds file is missing, not YAML, or does not validate."""
+    """The thresholds file is missing, not YAML, or does not validate.
+
+    ``file`` is the file that holds the problem (an overlay or the file it extends) and
+    ``field`` the dotted key, when one is to blame.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+        self.field = field
 
 
 class RunNotFound(ChecksError, LookupError):

@@ -1,12 +1,15 @@
 """Thresholds: the one YAML file (checks/thresholds.yaml) the user edits.
 
 Check parameters (bucket edges, window length) are bound into the check SQL by
-name; gate limits (``max_*``) drive the expectations. Unknown keys are errors.
+name; gate limits (``max_*``) drive the expectations. Unknown keys are errors. A file
+that starts ``extends: <path>`` is an overlay holding only the keys that differ
+(scenarios/thresholds.yaml extends checks/thresholds.yaml).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -144,11 +147,81 @@ class Thresholds(_Section):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 
+EXTENDS = "extends"
+
+
 def load_thresholds(path: str | Path | None = None) -> Thresholds:
-    """Read and validate a thresholds YAML (default: checks/thresholds.yaml)."""
+    """Read and validate a thresholds YAML (default: checks/thresholds.yaml).
+
+    A file with a top-level ``extends: <path>`` (relative to the file) is an overlay:
+    its keys are deep-merged over the file it extends, so it holds only what differs.
+    An error names the file and the dotted field at fault.
+    """
     source = Path(path) if path is not None else DEFAULT_PATH
+    layers = _layers(source, seen=())
+    merged: dict[str, Any] = {}
+    for _, raw in reversed(layers):  # the base first, each overlay over it
+        merged = _deep_merge(merged, raw)
+    try:
+        return Thresholds.model_validate(merged)
+    except ValidationError as exc:
+        problems = [(_blame(layers, err["loc"]), _dotted(err["loc"]), err["msg"])
+                    for err in exc.errors()]
+        file, field, _ = problems[0]
+        message = "; ".join(f"{f}, field '{k}': {m}" if k else f"{f}: {m}"
+                            for f, k, m in problems)
+        raise ThresholdsError(message, file=str(file), field=field or None) from exc
+
+
+def _layers(source: Path, seen: tuple[Path, ...]) -> list[tuple[Path, dict[str, Any]]]:
+    """``[(file, its keys)]``, the file first, then the one it extends, and so on."""
+    if source.resolve() in seen:
+        chain = " -> ".join(str(p) for p in (*seen, source.resolve()))
+        raise ThresholdsError(f"{source}: field '{EXTENDS}': a cycle ({chain})",
+                              file=str(source), field=EXTENDS)
     try:
         raw = yaml.safe_load(source.read_text()) or {}
-        return Thresholds.model_validate(raw)
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise ThresholdsError(f"{source}: {exc}") from exc
+    except (OSError, yaml.YAMLError) as exc:
+        raise ThresholdsError(f"{source}: {exc}", file=str(source)) from exc
+    if not isinstance(raw, dict):
+        raise ThresholdsError(f"{source}: a thresholds file is a mapping of keys, "
+                              f"not {type(raw).__name__}", file=str(source))
+    base = raw.pop(EXTENDS, None)
+    layers = [(source, raw)]
+    if base is None:
+        return layers
+    if not isinstance(base, str) or not base:
+        raise ThresholdsError(f"{source}, field '{EXTENDS}': a path to a thresholds file, "
+                              f"got {base!r}", file=str(source), field=EXTENDS)
+    return layers + _layers(source.parent / base, (*seen, source.resolve()))
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on ``base``: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _blame(layers: list[tuple[Path, dict[str, Any]]], loc: tuple[int | str, ...]) -> Path:
+    """The file that set the value at ``loc``: the outermost overlay holding it wins."""
+    for file, raw in layers:
+        node: Any = raw
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                break
+        else:
+            return file
+    return layers[0][0]

@@ -155,3 +155,47 @@ def test_only_night_level_checks_may_fail_alongside_the_target(tmp_path, body, f
     path.write_text("name: bad\ndescription: x\ntraffic: t.yaml\n" + body)
     with pytest.raises(ScenarioError, match=field):
         load_scenario(path)
+
+
+def test_scenario_thresholds_are_an_overlay_of_only_the_keys_that_differ():
+    import yaml
+
+    from checks.thresholds import DEFAULT_PATH, load_thresholds
+
+    overlay_path = PROJECT_ROOT / "scenarios" / "thresholds.yaml"
+    overlay = yaml.safe_load(overlay_path.read_text())
+    base = yaml.safe_load(DEFAULT_PATH.read_text())
+    assert (overlay_path.parent / overlay.pop("extends")).resolve() == DEFAULT_PATH.resolve()
+
+    def leaves(tree, prefix=()):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from leaves(value, (*prefix, key))
+            else:
+                yield (*prefix, key), value
+
+    def at(tree, path):
+        for key in path:
+            tree = tree[key]
+        return tree
+
+    changed = dict(leaves(overlay))
+    assert changed == {("traffic_pattern_drift", "window_s"): 15,
+                       ("tenant_fairness", "max_p99_latency_ratio"): 2.5}
+    assert all(at(base, path) != value for path, value in changed.items())
+
+    # the merged file validates, and is checks/thresholds.yaml with those two keys changed
+    merged = load_thresholds(overlay_path).model_dump()
+    shipped = load_thresholds().model_dump()
+    for path, value in changed.items():
+        assert at(merged, path) == value
+        at(shipped, path[:-1])[path[-1]] = value
+    assert merged == shipped
+
+
+@pytest.mark.parametrize("scenario", catalog(), ids=lambda s: s.name)
+def test_every_scenarios_thresholds_load(scenario):
+    from checks.thresholds import load_thresholds
+
+    if scenario.thresholds:
+        assert load_thresholds(PROJECT_ROOT / scenario.thresholds).min_samples >= 1
