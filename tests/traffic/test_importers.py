@@ -445,3 +445,23 @@ def test_every_import_flag_is_documented():
     flags = [opt for param in command.params for opt in param.opts if opt.startswith("--")]
     text = DOC.read_text()
     assert [flag for flag in flags if f"`{flag}" not in text] == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "traffic.importers",
+        "traffic.importers.csv_traces",
+        "traffic.importers.importer",
+        "traffic.importers.options",
+        "traffic.importers.sharegpt",
+        "traffic.importers.shaping",
+        "traffic.importers.truncate",
+        "traffic.import_cli",
+    ],
+)
+def test_public_names_exist(name):
+    import importlib
+
+    module = importlib.import_module(name)
+    assert module.__all__ and all(hasattr(module, exported) for exported in module.__all__)
