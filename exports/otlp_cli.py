@@ -8,18 +8,7 @@ from typing import Annotated
 
 import typer
 
-EXPORT_HELP = "Export a judged run to where a team already looks."
-
-
-def _export_group(app: typer.Typer) -> typer.Typer:
-    """The ``export`` sub-app, created by whichever exporter registers first; each
-    exporter module adds its own command to it."""
-    for group in app.registered_groups:
-        if group.name == "export" and group.typer_instance is not None:
-            return group.typer_instance
-    group_app = typer.Typer(no_args_is_help=True, help=EXPORT_HELP)
-    app.add_typer(group_app, name="export")
-    return group_app
+from exports.cli import export_group
 
 
 def _header_names(values: list[str]) -> dict[str, str]:
@@ -85,4 +74,4 @@ def _error(message: str) -> typer.Exit:
 
 
 def register(app: typer.Typer) -> None:
-    _export_group(app).command("otlp")(otlp)
+    export_group(app).command("otlp")(otlp)
