@@ -1,8 +1,12 @@
 """Reports of one run: rich tables in the terminal and a static HTML page.
 
 The HTML is self-contained (inline SVG charts, no JavaScript, no CDN), so it opens
-offline and can be archived as a run artifact. Per check: a bar per bucket of mean
-quality (with p05 marked) and of p99 latency; insufficient buckets are hatched.
+offline and can be archived as a run artifact. This module assembles the page: the
+run, the failed expectations, the timeline of the night and the trend of its judged
+metrics over the last 30 nights (both drawn by ``checks.plots``), then per check a
+bar per bucket of mean quality (with p05 marked) and of p99 latency; insufficient
+buckets are hatched. ``write_report`` also writes the two plots beside the page
+(``timeline.svg``, ``trend.svg``) for the Prefect artifact.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any
 
 import duckdb
 
-from checks.compute import CHECKS
+from checks.compute import CHECKS, max_replicas
+from checks.thresholds import Thresholds, load_thresholds
 from warehouse.schema import opened
 
 _COLUMNS = ("bucket", "n", "insufficient", "mean_quality", "p05_quality", "delta_mean",
@@ -49,16 +54,27 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, run_id: str) -> list[dict[st
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
-def gather(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
-    """Everything a report shows: the run row, each check's buckets, failed expectations."""
+def gather(con: duckdb.DuckDBPyConnection, run_id: str,
+           thresholds: Thresholds | None = None) -> dict[str, Any]:
+    """Everything a report shows: the run row, each check's buckets, failed
+    expectations, the timeline of the night and the trend of its judged metrics.
+    ``thresholds`` are the ones the run was checked with (the timeline shades the
+    checks' windows with them); default checks/thresholds.yaml."""
+    from checks.plots import load_timeline, load_trend
+
     checks = {}
     for check in CHECKS:
         # identifier from the fixed CHECKS tuple; the run id is bound
         rows = _rows(con, f'SELECT * FROM "check_{check}" WHERE run_id = $run_id', run_id)
         checks[check] = sorted(rows, key=_bucket_key)
     runs = _rows(con, _RUN, run_id)
+    config = con.execute("SELECT config FROM runs WHERE run_id = $run_id",
+                         {"run_id": run_id}).fetchall()
+    limits = thresholds or load_thresholds()
+    timeline = load_timeline(con, run_id, limits, max_replicas(config[0][0] if config else None))
     return {"run": runs[0] if runs else {"run_id": run_id}, "checks": checks,
-            "failed": _rows(con, _GATE, run_id)}
+            "failed": _rows(con, _GATE, run_id), "timeline": timeline,
+            "trend": load_trend(con, run_id)}
 
 
 gather_report = gather  # public name (checks.gather_report)
@@ -134,6 +150,8 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}td,th{padding:2px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}tr.insufficient{color:#999}
 .t{font-weight:600;font-size:13px}.l{font-size:11px}.charts{display:flex;gap:2em}
+.no-data{color:#7b1f16;background:#fbeeee;padding:.5em 1em;display:inline-block}
+.plot{overflow-x:auto}
 """
 
 _HATCH = ('<svg width="0" height="0"><defs><pattern id="hatch" width="6" height="6" '
@@ -142,7 +160,16 @@ _HATCH = ('<svg width="0" height="0"><defs><pattern id="hatch" width="6" height=
           "</pattern></defs></svg>")
 
 
-def render_html(data: dict[str, Any]) -> str:
+def draw_plots(data: dict[str, Any]) -> dict[str, str]:
+    """The timeline and the trend as SVG, or each one's 'no data' paragraph."""
+    from checks.plots import render_timeline, render_trend
+
+    return {"timeline": render_timeline(data["timeline"]),
+            "trend": render_trend(data["trend"])}
+
+
+def render_html(data: dict[str, Any], plots: dict[str, str] | None = None) -> str:
+    """The page; ``plots`` are the timeline and trend already drawn (else drawn here)."""
     run = data["run"]
     out = ["<!doctype html><html><head><meta charset='utf-8'>",
            f"<title>cluster-eval run {html.escape(str(run['run_id']))}</title>",
@@ -158,6 +185,10 @@ def render_html(data: dict[str, Any]) -> str:
             out.append("<tr>" + "".join(f"<td>{html.escape(format_value(v))}</td>"
                                         for v in row.values()) + "</tr>")
         out.append("</table>")
+    if "timeline" in data:
+        drawn = plots or draw_plots(data)
+        out.append(f"<h2>The night</h2><div class='plot'>{drawn['timeline']}</div>")
+        out.append(f"<h2>The last 30 nights</h2><div class='plot'>{drawn['trend']}</div>")
     for check, rows in data["checks"].items():
         out.append(f"<h2>{check}</h2>")
         if not rows:
@@ -176,12 +207,22 @@ def render_html(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write_report(db_path: str | Path, run_id: str, out_dir: str | Path) -> Path:
-    """Write ``<out_dir>/report.html`` for the run; return its path."""
+def write_report(db_path: str | Path, run_id: str, out_dir: str | Path,
+                 thresholds: Thresholds | None = None) -> Path:
+    """Write ``<out_dir>/report.html`` for the run, and beside it ``timeline.svg`` and
+    ``trend.svg`` when there is something to draw (a stale one is removed); return the
+    page's path."""
     with opened(db_path, read_only=True) as con:
-        data = gather(con, run_id)
+        data = gather(con, run_id, thresholds)
     target = Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
+    plots = draw_plots(data)
     page = target / "report.html"
-    page.write_text(render_html(data))
+    page.write_text(render_html(data, plots))
+    for name, drawn in plots.items():
+        svg = target / f"{name}.svg"
+        if drawn.startswith("<svg"):
+            svg.write_text(drawn)
+        else:  # a 'no data' note: no picture, and no stale one from an earlier write
+            svg.unlink(missing_ok=True)
     return page
