@@ -1,17 +1,30 @@
-"""What a run shows in the Prefect UI: the verdict, one table per check, links.
+"""What a run shows in the Prefect UI: the verdict, one table per check, the report's
+plots, links.
 
-Rendering (``verdict_markdown``, ``check_rows``) is plain and tested on its own;
-``publish`` is the one function that talks to Prefect.
+Rendering (``verdict_markdown``, ``check_rows``, ``plots_markdown``) is plain and
+tested on its own; ``publish`` is the one function that talks to Prefect.
+
+The plots (the timeline of the night, the 30-night trend: ``checks.plots``) go into a
+markdown artifact as images whose source is the SVG itself (a ``data:`` URI), so they
+open from any browser that reaches the Prefect UI, not only from the worker. Prefect
+3.8's UI renders a markdown image as an ``<img>`` with that source (its markdown
+renderer, read in the bundled UI; not tried against a running server here). An SVG
+over ``MAX_INLINE_BYTES`` is named with its path instead of inlined.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ARTIFACT_COLUMNS", "artifact_key", "check_rows", "publish", "verdict_markdown"]
+__all__ = ["ARTIFACT_COLUMNS", "MAX_INLINE_BYTES", "artifact_key", "check_rows",
+           "plots_markdown", "publish", "verdict_markdown"]
+
+MAX_INLINE_BYTES = 1_000_000  # a plot larger than this is linked, not put in the artifact
+PLOTS = {"timeline": "The night over time", "trend": "The last 30 nights of every judged metric"}
 
 ARTIFACT_COLUMNS = ("bucket", "n", "insufficient", "mean_quality", "p05_quality", "delta_mean",
                     "p50_latency_ms", "p99_latency_ms", "error_rate")
@@ -84,6 +97,25 @@ def verdict_markdown(run_id: str, gate: Any, checks: dict[str, list[dict[str, An
     return "\n".join(lines)
 
 
+def plots_markdown(run_id: str, report: Path) -> str:
+    """The report's plots (``timeline.svg``, ``trend.svg`` beside ``report``) as
+    markdown images with the SVG inline; a plot not drawn says so."""
+    lines = [f"# Plots of run `{run_id}`", ""]
+    for name, title in PLOTS.items():
+        svg = report.with_name(f"{name}.svg")
+        lines += [f"## {title}", ""]
+        if not svg.exists():
+            lines += [f"Not drawn (nothing to plot): the report `{report}` says why.", ""]
+            continue
+        data = svg.read_bytes()
+        if len(data) > MAX_INLINE_BYTES:
+            lines += [f"Too large to inline ({len(data):,} bytes): `{svg}`.", ""]
+            continue
+        uri = "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
+        lines += [f"![{title}]({uri})", ""]
+    return "\n".join(lines)
+
+
 def publish(run_id: str, gate: Any, checks: dict[str, list[dict[str, Any]]],
             report: Path, data_docs: Path) -> None:
     """Markdown verdict, one table artifact per check, links to the report and Data Docs."""
@@ -99,6 +131,11 @@ def publish(run_id: str, gate: Any, checks: dict[str, list[dict[str, Any]]],
         markdown=verdict_markdown(run_id, gate, checks, links),
         key="cluster-eval-verdict",
         description=f"Gate verdict of run {run_id}",
+    )
+    create_markdown_artifact(
+        markdown=plots_markdown(run_id, report),
+        key="cluster-eval-plots",
+        description=f"Timeline and 30-night trend of run {run_id}",
     )
     for check, rows in checks.items():
         create_table_artifact(
