@@ -71,15 +71,29 @@ def report(
     warehouse: Warehouse,
     run_id: RunId,
     out: Annotated[Path, typer.Option("--out", help="Directory for report.html.")],
+    thresholds: Annotated[Path | None, typer.Option(
+        "--thresholds", help="The thresholds YAML the run was checked with; the timeline "
+                             "shades the checks' windows with it (default: "
+                             "checks/thresholds.yaml).")] = None,
 ) -> None:
-    """Print each check's buckets and write a static HTML report with a chart per check."""
+    """Print each check's buckets and write a static HTML report: the timeline of the
+    night, the 30-night trend of its judged metrics and a chart per check."""
     import duckdb
 
+    from checks.errors import ThresholdsError
     from checks.report import print_report, write_report
+    from checks.thresholds import load_thresholds
     from warehouse import opened
     from warehouse.errors import WarehouseError
 
     _check_warehouse(warehouse)
+    try:
+        limits = load_thresholds(thresholds)
+    except ThresholdsError as exc:
+        raise _bad_input(str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise _bad_input(f"{thresholds}: not a text file (not UTF-8 at byte {exc.start}); "
+                         "thresholds are YAML") from exc
     try:
         with opened(warehouse, read_only=True) as con:
             ((found,),) = con.execute("SELECT count(*) FROM runs WHERE run_id = $run_id",
@@ -87,7 +101,7 @@ def report(
         if not found:
             raise _bad_input(f"run {run_id!r} is not in the warehouse {warehouse}")
         print_report(warehouse, run_id)
-        page = write_report(warehouse, run_id, out)
+        page = write_report(warehouse, run_id, out, limits)
     except WarehouseError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

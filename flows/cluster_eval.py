@@ -122,8 +122,9 @@ def validate(db: Path, run_id: str, thresholds: Path | None, data_docs: Path) ->
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report(db: Path, run_id: str, gate: Any, paths: pipeline.RunPaths) -> Path:
-    page, data = pipeline.report(db, run_id, paths.run_dir)
+def report(db: Path, run_id: str, gate: Any, paths: pipeline.RunPaths,
+           thresholds: Path | None) -> Path:
+    page, data = pipeline.report(db, run_id, paths.run_dir, thresholds)
     artifacts.publish(run_id, gate, data["checks"], page, paths.data_docs)
     return page
 
@@ -279,7 +280,7 @@ def cluster_eval(
                        replayed)
         compute_checks(db, run_id, limits)
         gate: Any = validate(db, run_id, limits, paths.data_docs)
-        page = report(db, run_id, gate, paths)
+        page = report(db, run_id, gate, paths, limits)
         if otlp is not None:
             export_otlp(db, run_id, otlp, limits)
         if prometheus is not None:

@@ -413,15 +413,18 @@ def validate(db: Path, run_id: str, thresholds: Path | None, data_docs: Path) ->
     return gate(db, run_id, _thresholds(thresholds), data_docs)
 
 
-def report(db: Path, run_id: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """Write report.html; return its path and the data it shows (for the artifacts)."""
+def report(db: Path, run_id: str, out_dir: Path, thresholds: Path | None = None
+           ) -> tuple[Path, dict[str, Any]]:
+    """Write report.html (its timeline shaded with the run's ``thresholds``); return its
+    path and the data it shows (for the artifacts)."""
     from checks import gather_report as gather
     from checks import write_report
     from warehouse import opened
 
-    page = write_report(db, run_id, out_dir)
+    limits = _thresholds(thresholds)
+    page = write_report(db, run_id, out_dir, limits)
     with opened(db, read_only=True) as con:
-        data = gather(con, run_id)
+        data = gather(con, run_id, limits)
     return page, data
 
 

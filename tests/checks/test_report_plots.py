@@ -187,3 +187,29 @@ def test_an_empty_night_gets_notes_instead_of_plots(tmp_path):
     assert 'class="no-data">No timeline: the run has no spans and no telemetry' in text
     assert 'class="no-data">No trend' in text
     assert "<svg" not in text.replace('<svg width="0" height="0">', "")
+
+
+def test_the_report_command_shades_with_the_thresholds_it_is_given(nights, tmp_path):
+    """A run checked with 30 s windows (a time-compressed scenario) is shaded with them."""
+    from typer.testing import CliRunner
+
+    from cluster_eval.cli import app
+
+    db, page = nights
+    default_windows = len(_stretches(_svg(page, "timeline"), "traffic_pattern_drift"))
+    short = tmp_path / "short.yaml"
+    short.write_text("traffic_pattern_drift:\n  window_s: 30\n")
+    result = CliRunner().invoke(app, ["report", "--warehouse", str(db), "--run-id", "tonight",
+                                      "--out", str(tmp_path / "out"),
+                                      "--thresholds", str(short)])
+    assert result.exit_code == 0, result.output
+    shaded = _stretches(_svg(tmp_path / "out" / "report.html", "timeline"),
+                        "traffic_pattern_drift")
+    assert len(shaded) == 2 * default_windows - 1  # the 60 s windows halved (600 s from 20 s)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("traffic_pattern_drift:\n  window_seconds: 30\n")
+    refused = CliRunner().invoke(app, ["report", "--warehouse", str(db), "--run-id", "tonight",
+                                       "--out", str(tmp_path / "o2"), "--thresholds", str(bad)])
+    assert refused.exit_code == 2
+    assert "field 'traffic_pattern_drift.window_seconds'" in refused.output
+    assert not (tmp_path / "o2").exists()
