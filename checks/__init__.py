@@ -7,8 +7,8 @@ Public API (imported lazily so ``cluster-eval --help`` never loads GX or DuckDB)
     run_checks(con, run_id, thresholds) -> None
     validate(db_path, run_id, thresholds, data_docs_dir=None) -> GateResult
     load_thresholds(path=None) -> Thresholds
-    write_report(db_path, run_id, out_dir) -> Path
-    gather_report(con, run_id) -> dict            # the data behind the report and artifacts
+    write_report(db_path, run_id, out_dir, thresholds=None) -> Path   # + timeline.svg, trend.svg
+    gather_report(con, run_id, thresholds=None) -> dict  # the data behind the report and artifacts
     rubrics_for(thresholds, environ) -> dict      # the rubrics a run scores with
 """
 
