@@ -87,7 +87,8 @@ def load_timeline(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Any,
     """The night's bins and shaded stretches, read from the warehouse."""
     bins = _rows(con, _sql("timeline"),
                  {"run_id": run_id, "points": POINTS, "rolling_s": ROLLING_S})
-    bands = [Band(**{k: (float(v) if k.endswith("_s") else v) for k, v in row.items()})
+    bands = [Band(band=row["band"], label=row["label"], start_s=float(row["start_s"]),
+                  end_s=float(row["end_s"]), spans=int(row["spans"]))
              for row in _rows(con, _sql("timeline_bands"),
                               band_params(run_id, thresholds, max_replicas))]
     return Timeline(run_id=run_id, bins=bins, bands=bands)
