@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTSIDE = ("STYLE" + ".md", "../shared")  # split so this file does not cite them itself
+OUTSIDE = ("STYLE" + ".md", ".." + "/shared")  # split so this file does not cite them itself
 
 
 def test_no_tracked_file_cites_a_document_outside_the_repository():
