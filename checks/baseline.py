@@ -94,7 +94,9 @@ def reset(con: duckdb.DuckDBPyConnection, key: str, reason: str) -> None:
     _record(con, key, "reset", None, reason)
 
 
-def events(con: duckdb.DuckDBPyConnection, key: str | None = None) -> list[tuple]:
+def events(
+    con: duckdb.DuckDBPyConnection, key: str | None = None
+) -> list[tuple[str, str, str | None, datetime, str]]:
     """``(baseline_key, action, run_id, happened_at, reason)``, newest first."""
     return con.execute(
         "SELECT baseline_key, action, run_id, happened_at, reason FROM baseline_events "

@@ -52,8 +52,8 @@ def show(
                         "SELECT started_at FROM runs WHERE run_id = $r", {"r": run_id}
                     ).fetchall()
                     typer.echo(f"  {started:%Y-%m-%d %H:%M} {run_id}")
-                for _, action, run_id, at, reason in baseline.events(con, k):
-                    typer.echo(f"  {at:%Y-%m-%d %H:%M} {action} {run_id or ''} — {reason}")
+                for _, action, event_run, at, reason in baseline.events(con, k):
+                    typer.echo(f"  {at:%Y-%m-%d %H:%M} {action} {event_run or ''} — {reason}")
     except (ThresholdsError, WarehouseError) as exc:
         raise _fail(str(exc)) from exc
 

@@ -344,7 +344,7 @@ def merge_spans(parts: list[Path], out: Path) -> int:
     """The night's baseline and replay spans into the run's ``spans.parquet``; the count."""
     from traffic.spans import merge_spans as merge
 
-    return merge(parts, out).num_rows
+    return int(merge(parts, out).num_rows)
 
 
 def empty_telemetry(out: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from scenarios.model import CHECKS
+from checks.compute import CHECKS
 from scenarios.runner import ScenarioRun
 
 MARK = {"pass": "pass", "fail": "FAIL", "insufficient": "insuff.", "error": "error"}

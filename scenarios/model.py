@@ -81,7 +81,7 @@ class Scenario(BaseModel):
 
     def serve_config(self, root: Path) -> dict[str, Any]:
         """The base ServeConfigV2 with this scenario's overlay applied."""
-        config = yaml.safe_load((root / self.base_config).read_text())
+        config: dict[str, Any] = yaml.safe_load((root / self.base_config).read_text())
         app = config["applications"][0]
         deployment = app["deployments"][0]
         app.setdefault("args", {}).update(copy.deepcopy(self.serve.args))

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from checks.compute import CHECKS
 from cluster_eval.settings import PROJECT_ROOT
-from scenarios.model import CHECKS, Scenario
+from scenarios.model import Scenario
 
 VERDICTS_SQL = (Path(__file__).parent / "sql" / "verdicts.sql").read_text()
 
@@ -100,6 +101,8 @@ def run_scenario(
     scenario: Scenario, repetition: int, *, db: Path, out_dir: Path
 ) -> ScenarioRun:
     """One scenario run: write its serve config, run the flow, read the verdicts."""
+    from prefect.client.schemas.objects import State
+
     from flows.cluster_eval import cluster_eval
     from flows.plan import BurstOptions
 
@@ -125,6 +128,9 @@ def run_scenario(
         return_state=True,
     )
     wall = time.monotonic() - started
+    # Prefect types a flow declared `-> Any` as possibly async; this one runs synchronously
+    if not isinstance(state, State):
+        raise TypeError(f"the flow returned {type(state).__name__}, not its final State")
     run_id = str(state.state_details.flow_run_id)
     message = state.message or ""
     from flows.cluster_eval import ERRORED

@@ -118,7 +118,8 @@ def _get_serve(settings: Settings) -> dict[str, Any]:
         with _client(settings) as client:
             response = client.get(SERVE_API)
             response.raise_for_status()
-            return response.json()
+            status: dict[str, Any] = response.json()
+            return status
     except httpx.HTTPError as exc:
         raise DashboardUnreachable(
             f"no Ray dashboard answered at {settings.dashboard_url}: {exc}"

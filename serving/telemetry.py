@@ -9,6 +9,7 @@ the replica; everything here is plain Python so it is unit-tested without vLLM.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from traffic.headers import (  # the names are shared with the replay, which reads them
     HEADER_CACHED_TOKENS,
@@ -123,7 +124,7 @@ def completion_fields(
     return fields
 
 
-def usage_tokens(usage: dict | None) -> tuple[int | None, int | None]:
+def usage_tokens(usage: dict[str, Any] | None) -> tuple[int | None, int | None]:
     """(prompt_tokens, cached_tokens) from an OpenAI ``usage`` object."""
     if not usage:
         return None, None

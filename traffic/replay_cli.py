@@ -68,9 +68,9 @@ def replay_command(
     from traffic.replay import ReplayPlan, run_replay
     from traffic.sampler import SamplerConfig
     from traffic.schedule import TenantBurst, build_schedule, pick_burst_tenants
-    from traffic.transport import ClientSpec, limits_for
+    from traffic.transport import ClientSpec, is_transport_kind, limits_for
 
-    if transport not in ("auto", "aiohttp", "httpx"):
+    if not is_transport_kind(transport):
         raise typer.BadParameter(f"unknown transport {transport!r}", param_hint="--transport")
     settings = get_settings()
     console = Console(stderr=True)

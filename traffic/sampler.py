@@ -195,7 +195,9 @@ def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     return by_name
 
 
-def _counter(by_name: dict[str, list], base: str) -> list[tuple[dict[str, str], float]]:
+def _counter(
+    by_name: dict[str, list[tuple[dict[str, str], float]]], base: str
+) -> list[tuple[dict[str, str], float]]:
     """Counter samples: ``base_total`` when exported (Ray also emits a deprecated gauge)."""
     return by_name.get(base + "_total") or by_name.get(base) or []
 
@@ -376,7 +378,7 @@ class TelemetrySampler:
 
 
 def write_telemetry(samples: Sequence[TelemetrySample], path: Path) -> Path:
-    columns: dict[str, list] = {f.name: [] for f in TELEMETRY_SCHEMA}
+    columns: dict[str, list[Any]] = {f.name: [] for f in TELEMETRY_SCHEMA}
     for s in samples:
         for name in columns:
             columns[name].append(getattr(s, name))

@@ -21,7 +21,7 @@ import importlib.util
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar, get_args
 
 import httpx
 
@@ -37,6 +37,12 @@ __all__ = [
 ]
 
 TransportKind = Literal["auto", "httpx", "aiohttp"]
+TRANSPORT_KINDS: tuple[TransportKind, ...] = get_args(TransportKind)
+
+
+def is_transport_kind(name: str) -> TypeGuard[TransportKind]:
+    """Is ``name`` one of :data:`TRANSPORT_KINDS` (a command-line value, say)?"""
+    return name in TRANSPORT_KINDS
 
 T = TypeVar("T")
 

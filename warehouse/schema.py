@@ -38,8 +38,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply pending migrations; return the schema version reached."""
     con.execute(_VERSION_TABLE)
     # fetchall: DuckDB 2 keeps a half-read result open and refuses the next statement
-    ((current,),) = con.execute(
+    ((reached,),) = con.execute(
         "SELECT coalesce(max(version), 0) FROM schema_version").fetchall()
+    current = int(reached)
     for version, name, sql in migrations():
         if version <= current:
             continue

@@ -83,7 +83,7 @@ def values_equal(actual: Any, allowed: Any) -> bool:
             (k in actual and values_equal(actual[k], v))
             for k, v in allowed.items()
         )
-    return actual == allowed
+    return bool(actual == allowed)
 
 
 _MISSING = object()

@@ -9,6 +9,7 @@ same file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from traffic.builders.pool import shared_pool
@@ -23,7 +24,7 @@ GOLDEN_PATH = Path(__file__).resolve().parent.parent / "golden" / "golden.jsonl"
 GOLDEN_TENANT = "golden"
 GAP_S = 0.5  # spacing of the pinned requests when replayed as a stream
 # (group label, kind, filter on the task, how many)
-_GROUPS = [
+_GROUPS: list[tuple[str, str, Callable[[Task], bool], int]] = [
     ("json-name-year", "json", lambda t: t.source_id.startswith("squad:"), 2),
     ("json-numbers", "json", lambda t: t.source_id.startswith("gsm8k:"), 2),
     ("tool-simple", "tool", lambda t: "simple_python" in t.source_id, 2),
