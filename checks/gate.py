@@ -162,14 +162,21 @@ def _records(run_id: str, check: str, frame: pd.DataFrame, check_rules: list[Rul
         return rows, breaches, short
     for rec in frame.to_dict("records"):
         ok = not rec["insufficient"]
+        # a check that needs more than min_samples says so in its row (required_n,
+        # insufficient_reason); the others are short of min_samples spans
+        required = rec.get("required_n")
+        required = thresholds.min_samples if required is None or pd.isna(required) \
+            else int(required)
+        reason = rec.get("insufficient_reason")
+        if not isinstance(reason, str):
+            reason = f"has {rec['n']} spans, fewer than the minimum {required}"
         rows.append((run_id, check, rec["bucket"], SUFFICIENT, float(rec["n"]),
-                     float(thresholds.min_samples), ok, "min"))
+                     float(required), ok, "min"))
         if not ok:
             short.append(Breach(
                 check=check, bucket=rec["bucket"], metric="n", observed=float(rec["n"]),
-                threshold=float(thresholds.min_samples),
-                message=f"{check}: bucket '{rec['bucket']}' has {rec['n']} spans, fewer than "
-                        f"the minimum {thresholds.min_samples} (insufficient)"))
+                threshold=float(required),
+                message=f"{check}: bucket '{rec['bucket']}' {reason} (insufficient)"))
     for rule in check_rules:
         failed = _failed_buckets(results[rule.name])
         evaluated = _judged(frame, rule)

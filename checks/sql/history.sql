@@ -132,6 +132,13 @@ judged AS (
            t.metric = 'paired_quality' AS paired,
            t.insufficient OR coalesce(b.baseline_nights, 0) < 2
              AND t.metric <> 'paired_quality' AS insufficient,
+           -- what a value needs to be judged, and which side fell short of it
+           CASE WHEN t.metric LIKE 'p99%' THEN greatest($min_samples_p99, $min_samples)
+                WHEN t.metric = 'paired_quality' THEN 2
+                ELSE $min_samples END AS required_n,
+           CASE WHEN t.insufficient THEN 'tonight'
+                WHEN coalesce(b.baseline_nights, 0) < 2
+                     AND t.metric <> 'paired_quality' THEN 'baseline' END AS short_of,
            coalesce(b.baseline_nights, 0) AS baseline_nights,
            b.baseline_median, b.low, b.high,
            greatest(
@@ -150,7 +157,14 @@ judged AS (
 )
 SELECT $run_id AS run_id,
        bucket || ':' || metric AS bucket,  -- one row per bucket and metric: unique
-       metric, n, insufficient, worse_when, observed,
+       metric, n, insufficient, required_n,
+       CASE short_of
+           WHEN 'tonight' THEN printf('has %d samples tonight, fewer than the %d a %s needs',
+                                      n, required_n, metric)
+           WHEN 'baseline' THEN printf('has %d baseline night(s) with enough samples, fewer '
+                                       'than 2', baseline_nights)
+       END AS insufficient_reason,
+       worse_when, observed,
        -- paired_quality is already tonight minus the baseline: its baseline is 0
        CASE WHEN paired THEN length($baseline_runs::VARCHAR[]) ELSE baseline_nights END
            AS baseline_nights,

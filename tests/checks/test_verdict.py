@@ -181,6 +181,18 @@ def test_the_baseline_is_established_by_passing_nights(tmp_path):
     assert f"Judged against the 3 accepted nights of '{KEY}'." in result.message
 
 
+def test_an_unjudged_history_row_says_what_it_needed_and_which_side_fell_short(tmp_path):
+    three_good_nights(tmp_path)
+    result = judge(tmp_path, night(tmp_path, "n4", 4, seed=4))
+    short = {b.bucket: b for b in result.insufficient if b.check == "history"}
+    p99 = short["slo/run:p99_latency_ms"]  # 88 spans: a p99 needs min_samples_p99 (100)
+    assert (p99.observed, p99.threshold) == (88.0, 100.0)
+    assert "has 88 samples tonight, fewer than the 100 a p99_latency_ms needs" in p99.message
+    # no row claims a count is short of a minimum it meets
+    assert all(b.observed < b.threshold or "baseline night" in b.message
+               for b in short.values()), [b.message for b in short.values()]
+
+
 def test_changed_golden_answers_fail_history_when_every_floor_still_holds(tmp_path):
     """Same scores, different answers: a silent change a floor cannot see."""
     three_good_nights(tmp_path)
