@@ -1,8 +1,14 @@
 """Run the check SQL files against one run in the warehouse.
 
 Order: ``_macros.sql`` (shared bucket statistics), ``_span_quality.sql`` (one row
-per span with its quality), then each check in ``CHECKS`` order, which replaces its
-rows for the run in ``check_<name>``. All are written in one transaction.
+per span with its quality), the bucket assignments (``BUCKET_ASSIGNMENTS``: which
+bucket of each bucket check every span is in, as temp tables, and the ``span_buckets``
+view over them), then each check in ``CHECKS`` order, which replaces its rows for the
+run in ``check_<name>``. The check tables are written in one transaction.
+
+The assignment is the one place a bucket rule is written: the checks aggregate it,
+and the OTLP export (``exports/otlp.sql``) and the report's timeline
+(``checks/plots/timeline_bands.sql``) read it, through :func:`assign_buckets`.
 
 Three kinds of check (``ROLE``):
 * ``bucket``: the five cluster checks, comparing parts of one night with each other;
@@ -36,6 +42,18 @@ BUCKET_CHECKS = (
 CHECKS = (*BUCKET_CHECKS, "slo", "measurement", "history")
 ROLE = {**dict.fromkeys(BUCKET_CHECKS, "bucket"), "slo": "night", "history": "night",
         "measurement": "measurement"}
+
+# (check whose thresholds it binds, SQL file), in the order they must run: a file may
+# read the tables of the files before it
+BUCKET_ASSIGNMENTS = (
+    ("replica_skew", "_replica_skew_buckets"),
+    ("autoscaling_lag", "_autoscaling_lag_samples"),
+    ("autoscaling_lag", "_autoscaling_lag_buckets"),
+    ("kv_cache_eviction", "_kv_cache_eviction_buckets"),
+    ("traffic_pattern_drift", "_traffic_pattern_windows"),
+    ("traffic_pattern_drift", "_traffic_pattern_drift_buckets"),
+    ("tenant_fairness", "_tenant_fairness_buckets"),
+)
 
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _COMMENT = re.compile(r"--[^\n]*")
@@ -84,14 +102,17 @@ def run_facts(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Threshold
 
 
 def check_params(check: str, run_id: str, thresholds: Thresholds,
-                 facts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The values a check's SQL binds: exactly the ``$names`` it uses."""
+                 facts: dict[str, Any] | None = None, *, name: str | None = None
+                 ) -> dict[str, Any]:
+    """The values a check's SQL (``name``, default the check's own file) binds:
+    exactly the ``$names`` it uses, from the check's thresholds and the run's facts."""
     available: dict[str, Any] = {"run_id": run_id, "min_samples": thresholds.min_samples,
                                  "significance_z": thresholds.significance_z,
                                  "max_replicas": None, "baseline_runs": [],
                                  **(facts or {}),
                                  **getattr(thresholds, check).model_dump()}
-    return {name: available[name] for name in set(_PARAM.findall(_COMMENT.sub("", sql(check))))}
+    text = _COMMENT.sub("", sql(name or check))
+    return {param: available[param] for param in set(_PARAM.findall(text))}
 
 
 def prepare(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
@@ -100,10 +121,23 @@ def prepare(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     con.execute(sql("_span_quality"), {"run_id": run_id})
 
 
+def assign_buckets(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds,
+                   max_replicas: int | None) -> None:
+    """Put every span of the run in its bucket of each bucket check: the temp tables
+    ``<check>_buckets`` (plus ``autoscaling_lag_samples`` and ``traffic_pattern_windows``,
+    the rules applied to telemetry) and the ``span_buckets`` view over them. Needs
+    :func:`prepare` first; writes nothing to the warehouse file."""
+    for check, name in BUCKET_ASSIGNMENTS:
+        con.execute(sql(name), check_params(check, run_id, thresholds,
+                                            {"max_replicas": max_replicas}, name=name))
+    con.execute(sql("_span_buckets"))
+
+
 def run_checks(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds) -> None:
     """Compute every check for ``run_id`` (scores must be loaded) into ``check_*``."""
     prepare(con, run_id)
     facts = run_facts(con, run_id, thresholds)
+    assign_buckets(con, run_id, thresholds, facts["max_replicas"])
     with transaction(con):
         for check in CHECKS:
             # identifier from the fixed CHECKS tuple, quoted; the value is bound

@@ -1,4 +1,6 @@
 -- kv_cache_eviction: does quality or latency suffer when the prefix cache misses?
+-- Which bucket each span is in, per dimension, is decided once in
+-- _kv_cache_eviction_buckets.sql; this file compares the buckets.
 -- Per request, cache hit ratio = cached_tokens / prompt_tokens (vLLM prefix cache).
 -- Low ratios on prompts that share prefixes mean blocks were evicted under memory
 -- pressure. Buckets high (> $kv_high), medium (> $kv_medium), low; reference = high,
@@ -30,78 +32,25 @@
 -- equal lengths share a decile) against the aggregate, separating "long prompts are
 -- harder" from "evicted prompts are worse".
 INSERT INTO check_kv_cache_eviction BY NAME
-WITH with_ratio AS (
+WITH assigned AS (
     -- quality adjusted for the request's stratum, class x size quartile
     -- (_span_quality.sql). Cache hits follow request kinds and sizes (a shared RAG
     -- context belongs to one kind of request, the longest prompts hit the cache
     -- least), so raw bucket means compare requests, not cache states: a heavy-tenant
     -- run had cached grounded QA 16 points above uncached JSON/math, and the demo's
     -- 'medium' bucket held the longest prompts (0.08 against 0.28) for that alone.
-    SELECT * REPLACE (adjusted_quality AS quality),
-           CASE WHEN prompt_tokens > 0 THEN cached_tokens / prompt_tokens END AS hit_ratio
-    FROM span_quality
+    SELECT sq.* REPLACE (sq.adjusted_quality AS quality), b.dimension, b.bucket, b.hit_ratio
+    FROM span_quality AS sq
+    JOIN kv_cache_eviction_buckets AS b USING (span_id)
 ),
 by_hit AS MATERIALIZED (
-    SELECT *,
-           CASE WHEN hit_ratio IS NULL       THEN 'unknown'
-                WHEN hit_ratio > $kv_high    THEN 'high'
-                WHEN hit_ratio > $kv_medium  THEN 'medium'
-                ELSE 'low'
-           END AS bucket
-    FROM with_ratio
-),
-length_deciles AS (
-    -- decile edges by value, not ntile over a sort: prompts of equal length always
-    -- land in the same decile, and no 1 M-row sort is needed
-    SELECT quantile_disc(prompt_tokens, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
-             AS edges
-    FROM with_ratio
-),
-by_length AS MATERIALIZED (
-    SELECT w.*,
-           'len_d' || (1 + len(list_filter(d.edges, lambda e: w.prompt_tokens > e))) AS bucket
-    FROM with_ratio AS w
-    CROSS JOIN length_deciles AS d
-    WHERE w.prompt_tokens IS NOT NULL
-),
-shared_contexts AS (
-    -- only prompts long enough to hold a followed context are parsed
-    SELECT span_id,
-           list_slice(json_extract(request_body, '$.messages[*]'), 1, -2)::VARCHAR AS earlier,
-           json_extract(request_body, '$.tools')::VARCHAR                         AS tools,
-           json_extract(request_body, '$.messages[-1]')::VARCHAR                  AS last_message
-    FROM spans
-    WHERE run_id = $run_id AND prompt_tokens >= $min_shared_tokens
-      AND json_valid(request_body)  -- a body that is not JSON is not followed, not fatal
-),
-followed AS (
-    SELECT w.*,
-           hash(c.earlier, c.tools) AS context_key,
-           w.prompt_tokens * (length(c.earlier) + coalesce(length(c.tools), 0))
-             / (length(c.earlier) + coalesce(length(c.tools), 0) + length(c.last_message))
-             AS shared_tokens
-    FROM with_ratio AS w
-    JOIN shared_contexts AS c USING (span_id)
-    WHERE w.replica_id IS NOT NULL
-),
-reuse AS (
-    SELECT *,
-           -- when this replica first had the context computed (an earlier request's
-           -- first token), among requests sent before this one
-           min(epoch(sent_at) + ttft_ms / 1000) OVER (
-               PARTITION BY replica_id, context_key ORDER BY sent_at
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS computed_at
-    FROM followed
-    WHERE shared_tokens >= $min_shared_tokens
+    SELECT * FROM assigned WHERE dimension = 'cache_hit'
 ),
 by_reuse AS MATERIALIZED (
-    SELECT *,
-           CASE WHEN computed_at IS NULL OR computed_at > epoch(sent_at) THEN 'first_use'
-                WHEN cached_tokens IS NULL                THEN 'unknown'
-                WHEN cached_tokens >= 0.5 * shared_tokens THEN 'retained'
-                ELSE 'evicted'
-           END AS bucket
-    FROM reuse
+    SELECT * FROM assigned WHERE dimension = 'prefix_reuse'
+),
+by_length AS MATERIALIZED (
+    SELECT * FROM assigned WHERE dimension = 'prompt_length'
 ),
 eviction AS (
     SELECT 'evicted' AS bucket,

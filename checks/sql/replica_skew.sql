@@ -12,9 +12,10 @@
 -- with se 0.05 is -0.14, not -0.04: the pairing says it is real, the size is the finding).
 INSERT INTO check_replica_skew BY NAME
 WITH labelled AS (
-    SELECT *, replica_id AS bucket
-    FROM span_quality
-    WHERE mode = 'pinned' AND replica_id IS NOT NULL
+    -- pinned spans, one bucket per replica (_replica_skew_buckets.sql)
+    SELECT sq.*, b.bucket
+    FROM span_quality AS sq
+    JOIN replica_skew_buckets AS b USING (span_id)
 ),
 per_replica AS (
     SELECT * FROM bucket_stats('labelled', $min_samples)

@@ -12,9 +12,10 @@ WITH labelled AS MATERIALIZED (
     -- rules here read a tail (p05), and the p05 of adjusted quality is the stratum of a
     -- tenant's worst request, not how the tenant was treated (cluster-wide-errors, the
     -- same mix for both tenants and errors at random: acme -0.43 against globex -0.07)
-    SELECT *, tenant_id AS bucket
-    FROM span_quality
-    WHERE mode IN ('replay', 'tenant_burst')
+    -- production-shaped spans, one bucket per tenant (_tenant_fairness_buckets.sql)
+    SELECT sq.*, b.bucket
+    FROM span_quality AS sq
+    JOIN tenant_fairness_buckets AS b USING (span_id)
 ),
 per_tenant AS MATERIALIZED (
     SELECT *

@@ -1,20 +1,14 @@
 -- traffic_pattern_drift: does quality hold in bursts and sustained load, and did the
 -- replay reproduce production's mix of patterns?
+-- Which bucket each span is in is decided once, in _traffic_pattern_windows.sql (the
+-- rule, per window of time) and _traffic_pattern_drift_buckets.sql (each span takes
+-- its window's pattern, or below_ceiling); this file compares the buckets and the
+-- captured traffic's mix of patterns with the replay's.
 --
--- Time is cut into windows of $window_s seconds from the run's first send (the
--- nightly demo compresses time, so it passes shorter windows). From telemetry, a
--- window is
---   burst      peak queue depth > $burst_factor x the window's mean queue depth, and
---              above one replica's capacity (a peak one replica absorbs is noise)
---   sustained  mean queue depth > $sustained_factor x replicas x $per_replica_capacity
---   steady     otherwise (also windows without telemetry: nothing says otherwise)
--- and every replayed span takes its window's label. Reference = steady (aggregate
--- when steady is empty or insufficient).
--- A burst or sustained span sent while the deployment ran fewer replicas than its
--- ceiling ($max_replicas, from the run's ServeConfig) goes to 'below_ceiling': the
--- autoscaler had room to absorb that load, so a loss there is autoscaling_lag's
--- finding (it judges exactly those spans), not the pattern's. Reported, not judged:
--- one loss, one owner, the mirror of autoscaling_lag's 'at_capacity'.
+-- Buckets: burst, sustained, steady (windows without telemetry too), below_ceiling
+-- (burst or sustained load the autoscaler still had room to absorb: autoscaling_lag's
+-- finding, reported here, not judged; one loss, one owner). Reference = steady
+-- (aggregate when steady is empty or insufficient).
 --
 -- The captured traffic has no queue depth, only intended arrival times. Its offered
 -- load is estimated by Little's law, arrivals x mean latency / duration, per window
@@ -28,41 +22,16 @@ WITH replayed AS MATERIALIZED (
     FROM span_quality WHERE mode IN ('replay', 'tenant_burst')
 ),
 origin AS (
-    SELECT min(sent_at) AS t0, min(intended_at) AS i0, avg(latency_ms) / 1000 AS mean_latency_s
+    SELECT min(intended_at) AS i0, avg(latency_ms) / 1000 AS mean_latency_s
     FROM replayed
 ),
 run_telemetry AS (
-    SELECT t.*, floor((epoch(t.sampled_at) - epoch(o.t0)) / $window_s) AS window_no
-    FROM telemetry AS t, origin AS o
-    WHERE t.run_id = $run_id
-),
-observed_windows AS (
-    SELECT window_no,
-           CASE WHEN max(queue_depth) > $burst_factor * avg(queue_depth)
-                 AND max(queue_depth) > $per_replica_capacity THEN 'burst'
-                WHEN avg(queue_depth) > $sustained_factor * avg(replica_count)
-                                        * $per_replica_capacity THEN 'sustained'
-                ELSE 'steady'
-           END AS pattern
-    FROM run_telemetry
-    GROUP BY window_no
-),
-arrivals AS (
-    -- the replicas running when each span was sent (sample just before it)
-    SELECT r.*, t.replica_count AS replicas_at_arrival
-    FROM replayed AS r
-    ASOF LEFT JOIN run_telemetry AS t ON r.sent_at >= t.sampled_at
+    SELECT replica_count FROM telemetry WHERE run_id = $run_id
 ),
 labelled AS MATERIALIZED (
-    SELECT r.* EXCLUDE (replicas_at_arrival),
-           CASE WHEN coalesce(w.pattern, 'steady') <> 'steady'
-                 AND r.replicas_at_arrival < $max_replicas THEN 'below_ceiling'
-                ELSE coalesce(w.pattern, 'steady')
-           END AS bucket
-    FROM arrivals AS r
-    CROSS JOIN origin AS o
-    LEFT JOIN observed_windows AS w
-           ON w.window_no = floor((epoch(r.sent_at) - epoch(o.t0)) / $window_s)
+    SELECT r.*, b.bucket
+    FROM replayed AS r
+    JOIN traffic_pattern_drift_buckets AS b USING (span_id)
 ),
 -- captured arrival pattern, from intended send times
 captured AS (
