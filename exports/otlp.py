@@ -59,8 +59,6 @@ BUCKET_CHECKS = ("replica_skew", "autoscaling_lag", "kv_cache_eviction",
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an HTTP token (RFC 9110)
-_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
-_COMMENT = re.compile(r"--[^\n]*")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 _EXPORTER_LOGGER = "opentelemetry.exporter"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -185,19 +183,6 @@ def _sql() -> str:
     return (resources.files("exports") / "otlp.sql").read_text()
 
 
-def _params(sql: str, run_id: str, thresholds: Any, max_replicas: int | None
-            ) -> dict[str, Any]:
-    """What ``otlp.sql`` binds: the run id, the run's replica ceiling and the bucket
-    thresholds of the three checks that cut by them, by the names the checks use."""
-    available: dict[str, Any] = {
-        "run_id": run_id, "max_replicas": max_replicas,
-        **thresholds.autoscaling_lag.model_dump(),
-        **thresholds.kv_cache_eviction.model_dump(),
-        **thresholds.traffic_pattern_drift.model_dump(),
-    }
-    return {name: available[name] for name in set(_PARAM.findall(_COMMENT.sub("", sql)))}
-
-
 def _served_model(config_yaml: str | None) -> str | None:
     """The first application's ``served_model_name`` in the run's ServeConfig: the name
     the engine answered under (the span row keeps the request's model, not the
@@ -238,12 +223,13 @@ def _read_run(con: Any, run_id: str) -> _Run:
 
 
 def _rows(con: Any, run_id: str, thresholds: Any, chunk: int) -> Iterator[list[dict[str, Any]]]:
-    from checks.compute import prepare, run_facts
+    from checks.compute import assign_buckets, prepare, run_facts
 
-    prepare(con, run_id)  # temp macros and span_quality: nothing written to the file
-    facts = run_facts(con, run_id, thresholds)
-    sql = _sql()
-    cursor = con.execute(sql, _params(sql, run_id, thresholds, facts["max_replicas"]))
+    # temp macros, span_quality and the checks' bucket assignment (span_buckets), with
+    # the run's thresholds: nothing written to the file
+    prepare(con, run_id)
+    assign_buckets(con, run_id, thresholds, run_facts(con, run_id, thresholds)["max_replicas"])
+    cursor = con.execute(_sql(), {"run_id": run_id})
     names = [d[0] for d in cursor.description]
     while batch := cursor.fetchmany(chunk):
         yield [dict(zip(names, row, strict=True)) for row in batch]
