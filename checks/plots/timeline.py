@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from checks.compute import assign_buckets, prepare
 from checks.plots.svg import Panel, document, nice_ticks, text
 
 __all__ = ["POINTS", "ROLLING_S", "Band", "Timeline", "load_timeline", "render_timeline"]
@@ -71,26 +72,17 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
-def band_params(run_id: str, thresholds: Any, max_replicas: int | None) -> dict[str, Any]:
-    """What ``timeline_bands.sql`` binds: the checks' own thresholds, by name."""
-    pattern, lag = thresholds.traffic_pattern_drift, thresholds.autoscaling_lag
-    return {"run_id": run_id, "window_s": pattern.window_s,
-            "burst_factor": pattern.burst_factor,
-            "sustained_factor": pattern.sustained_factor,
-            "per_replica_capacity": pattern.per_replica_capacity,
-            "warm_at": lag.warm_at, "saturating_at": lag.saturating_at,
-            "scaling_at": lag.scaling_at, "max_replicas": max_replicas}
-
-
 def load_timeline(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Any,
                   max_replicas: int | None) -> Timeline:
     """The night's bins and shaded stretches, read from the warehouse."""
     bins = _rows(con, _sql("timeline"),
                  {"run_id": run_id, "points": POINTS, "rolling_s": ROLLING_S})
+    # the checks' bucket assignment with these thresholds (temp tables only)
+    prepare(con, run_id)
+    assign_buckets(con, run_id, thresholds, max_replicas)
     bands = [Band(band=row["band"], label=row["label"], start_s=float(row["start_s"]),
                   end_s=float(row["end_s"]), spans=int(row["spans"]))
-             for row in _rows(con, _sql("timeline_bands"),
-                              band_params(run_id, thresholds, max_replicas))]
+             for row in _rows(con, _sql("timeline_bands"), {})]
     return Timeline(run_id=run_id, bins=bins, bands=bands)
 
 
