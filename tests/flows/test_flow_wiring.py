@@ -75,7 +75,7 @@ def steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Calls:
                                   message="PASS: run r passed every judged check.",
                                   breaches=[], insufficient=[]))
 
-    def fake_report(db, run_id, out_dir):
+    def fake_report(db, run_id, out_dir, thresholds=None):
         page = Path(out_dir) / "report.html"
         page.write_text("<html></html>")
         return page, {"checks": CHECK_ROWS}
