@@ -152,21 +152,33 @@ def test_a_replica_whose_engine_died_fails_its_health_check_and_is_replaced(stac
     assert response.status_code == 200
 
 
-def _ray_processes() -> list[str]:
-    names = []
+def _ray_processes() -> dict[int, str]:
+    found = {}
     for proc in psutil.process_iter(["name", "cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
         if any(mark in cmd for mark in ("raylet", "gcs_server", "ray::", "default_worker.py",
                                         "dashboard.py", "VLLM::EngineCore")) \
                 or (proc.info["name"] or "").startswith(("ray::", "VLLM::")):
-            names.append(f"{proc.pid} {cmd[:120]}")
-    return names
+            found[proc.pid] = cmd[:120]
+    return found
 
 
-def test_stack_down_leaves_no_ray_processes(stack):
+def test_stack_down_leaves_no_ray_processes(stack, other_cluster):
+    """Every Ray process of ours stops; another team's Ray cluster on the host (started
+    by ``other_cluster``, not by us) keeps every process and still serves."""
+    theirs = other_cluster.processes(idle_workers=False)
     stack_control.down(stack.settings)
+
+    def ours() -> dict[int, str]:
+        found = _ray_processes()  # first: a process that starts after is in `other` too
+        other = {p.pid for p in other_cluster.processes()}
+        return {pid: cmd for pid, cmd in found.items()
+                if pid not in other and psutil.pid_exists(pid)}
+
     deadline = 30
-    while _ray_processes() and deadline:
+    while ours() and deadline:
         asyncio.run(asyncio.sleep(1))
         deadline -= 1
-    assert _ray_processes() == []
+    assert ours() == {}
+    assert theirs - other_cluster.processes() == set()
+    assert other_cluster.answer().status_code == 200
