@@ -2,6 +2,12 @@
 
     .venv/bin/python benchmarks/false_alarms.py --runs 5 --warehouse /tmp/fa/warehouse.duckdb
     .venv/bin/python benchmarks/false_alarms.py --runs 0 --warehouse FILE   # judge only
+    .venv/bin/python benchmarks/false_alarms.py --runs 0 --rejudge --warehouse COPY
+
+``--rejudge`` judges the recorded nights again with the code as it is now (checks and
+gate, night by night in the order they ran, so the baseline of each is what the new
+verdicts make it): how a change to a rule would have judged the same nights. It
+rewrites the verdicts of the file it is given: point it at a copy.
 
 Every run goes through the command line a user runs (``cluster-eval run``, the
 shipped Serve config, workload, thresholds and baseline key), one after the other,
@@ -26,7 +32,14 @@ import sys
 import time
 from pathlib import Path
 
-from checks.compute import BUCKET_CHECKS, check_params, prepare, run_facts, sql
+from checks.compute import (
+    BUCKET_CHECKS,
+    assign_buckets,
+    check_params,
+    prepare,
+    run_facts,
+    sql,
+)
 from checks.gate import _judged
 from checks.suites import rules
 from checks.thresholds import load_thresholds
@@ -70,6 +83,20 @@ def verdicts(warehouse: Path) -> list[tuple]:
             """).fetchall()
 
 
+def rejudge(warehouse: Path) -> None:
+    """Checks and gate again on every judged night, oldest first, with today's code."""
+    from checks.compute import run_checks
+    from checks.gate import validate_connection
+
+    thresholds = load_thresholds(None)
+    with opened(warehouse) as con:
+        nights = con.execute("SELECT run_id FROM runs WHERE verdict IS NOT NULL "
+                             "ORDER BY started_at").fetchall()
+        for (run_id,) in nights:
+            run_checks(con, run_id, thresholds)
+            validate_connection(con, run_id, thresholds)
+
+
 def quality_breaches(warehouse: Path, run_id: str, definition: str) -> list[str]:
     """The bucket checks' quality-rule breaches with ``definition`` as the compared quality."""
     thresholds = load_thresholds(None)
@@ -84,6 +111,7 @@ def quality_breaches(warehouse: Path, run_id: str, definition: str) -> list[str]
             con.execute("CREATE OR REPLACE TEMP TABLE span_quality AS SELECT * REPLACE "
                         f"({definition} AS adjusted_quality) FROM span_quality")
             facts = run_facts(con, run_id, thresholds)
+            assign_buckets(con, run_id, thresholds, facts["max_replicas"])
             for check in BUCKET_CHECKS:
                 con.execute(f'DELETE FROM "check_{check}" WHERE run_id = $run_id',
                             {"run_id": run_id})
@@ -107,9 +135,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warehouse", type=Path, required=True)
     parser.add_argument("--out-dir", type=Path, default=None)
+    parser.add_argument("--rejudge", action="store_true",
+                        help="judge the recorded nights again with today's code (a copy!)")
     args = parser.parse_args()
     out_dir = args.out_dir or args.warehouse.parent / "runs"
     run_nights(args.runs, args.warehouse, out_dir)
+    if args.rejudge:
+        rejudge(args.warehouse)
     rows = verdicts(args.warehouse)
     print("\n| night | verdict | history judged | breaches |\n| --- | --- | --- | --- |")
     for k, (run_id, _, verdict, breached, history) in enumerate(rows, 1):

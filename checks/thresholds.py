@@ -101,15 +101,15 @@ class History(_Section):
     """Tonight against the accepted baseline (checks/sql/history.sql)."""
 
     nights: int = Field(default=3, ge=1, description="Passing nights the baseline holds.")
-    min_samples_p99: int = Field(default=100, ge=1,
+    min_samples_p99: int = Field(default=1000, ge=1,
                                  description="Fewest spans a p99 is compared on.")
     quality_margin: float = Field(default=0.05, ge=0, le=1)
     share_margin: float = Field(default=0.05, ge=0, le=1,
                                 description="Error share and goodput.")
     agreement_margin: float = Field(default=0.15, ge=0, le=1,
                                     description="Golden exact-agreement rate.")
-    latency_margin_ratio: float = Field(default=0.5, ge=0,
-                                        description="p99 margin as a share of the baseline median.")
+    latency_margin_ratio: float = Field(
+        default=0.5, ge=0, description="Median and p99 margin, a share of the baseline median.")
 
 
 class Measurement(_Section):

@@ -3,7 +3,7 @@
 -- baseline key (checks/sql/_baseline_runs.sql), empty while it is being established.
 -- Two kinds of row:
 --   <check>/<bucket>, one per metric: a bucket's mean quality, error share, goodput
---       and p99 TTFT / latency, for the run-level SLO rows and every bucket of the
+--       median latency and p99 TTFT / latency, for the run-level SLO rows and every bucket of the
 --       bucket checks (replica ids change every night, so replica_skew has none)
 --   golden: the pinned golden set, prompt by prompt. At temperature 0 the same prompt
 --       on the same config gives the same answer, so 'agreement' (share of tonight's
@@ -16,11 +16,12 @@
 --   * z x tonight's standard error: how much tonight's own sample moves,
 --   * a floor ($quality_margin for quality and paired_quality, $share_margin for error
 --     share and goodput, $agreement_margin for agreement, $latency_margin_ratio x
---     the baseline median for p99s): what a team would not page for.
+--     the baseline median for medians and p99s): what a team would not page for.
 -- With k baseline nights a healthy night is worse than all of them with chance
 -- 1/(k+1); it must then also clear the margin. A value needs >= 2 sufficient
--- baseline nights, and a p99 >= $min_samples_p99 spans (a p99 of 30 spans is the
--- slowest request), else the row is insufficient.
+-- baseline nights, and a p99 >= $min_samples_p99 spans (a p99 of 170 spans is the
+-- second-slowest request: on healthy nights it moved 20.8-51.8 s), else the row is
+-- insufficient; the medians carry latency night to night on smaller nights.
 INSERT INTO check_history BY NAME
 WITH nights AS (
     SELECT unnest($baseline_runs::VARCHAR[]) AS run_id
@@ -29,28 +30,31 @@ WITH nights AS (
 ),
 bucket_rows AS (
     SELECT run_id, 'slo/' || bucket AS bucket, n, insufficient, sd_quality,
-           mean_quality, error_share AS error_rate, goodput, p99_latency_ms, p99_ttft_ms
+           mean_quality, error_share AS error_rate, goodput, p50_latency_ms, p99_latency_ms,
+           p99_ttft_ms
     FROM check_slo WHERE run_id IN (SELECT run_id FROM nights)
     UNION ALL BY NAME
     SELECT run_id, 'autoscaling_lag/' || bucket AS bucket, n, insufficient, sd_quality,
-           mean_quality, error_rate, p99_latency_ms, p99_ttft_ms
+           mean_quality, error_rate, p50_latency_ms, p99_latency_ms, p99_ttft_ms
     FROM check_autoscaling_lag WHERE run_id IN (SELECT run_id FROM nights)
     UNION ALL BY NAME
     SELECT run_id, 'kv_cache_eviction/' || dimension || '/' || bucket AS bucket, n, insufficient,
-           sd_quality, mean_quality, error_rate, p99_latency_ms, p99_ttft_ms
+           sd_quality, mean_quality, error_rate, p50_latency_ms, p99_latency_ms, p99_ttft_ms
     FROM check_kv_cache_eviction WHERE run_id IN (SELECT run_id FROM nights)
+      -- the prompt-length deciles are a diagnostic breakdown, judged nowhere else
+      AND dimension <> 'prompt_length'
     UNION ALL BY NAME
     SELECT run_id, 'traffic_pattern_drift/' || bucket AS bucket, n, insufficient, sd_quality,
-           mean_quality, error_rate, p99_latency_ms, p99_ttft_ms
+           mean_quality, error_rate, p50_latency_ms, p99_latency_ms, p99_ttft_ms
     FROM check_traffic_pattern_drift WHERE run_id IN (SELECT run_id FROM nights)
     UNION ALL BY NAME
     SELECT run_id, 'tenant_fairness/' || bucket AS bucket, n, insufficient, sd_quality,
-           mean_quality, error_rate, p99_latency_ms, p99_ttft_ms
+           mean_quality, error_rate, p50_latency_ms, p99_latency_ms, p99_ttft_ms
     FROM check_tenant_fairness WHERE run_id IN (SELECT run_id FROM nights)
 ),
 bucket_values AS (
     UNPIVOT bucket_rows
-    ON mean_quality, error_rate, goodput, p99_latency_ms, p99_ttft_ms
+    ON mean_quality, error_rate, goodput, p50_latency_ms, p99_latency_ms, p99_ttft_ms
     INTO NAME metric VALUE value
 ),
 -- one row per (bucket, metric) of every night, with tonight's standard error
@@ -127,7 +131,8 @@ baseline AS (
 ),
 judged AS (
     SELECT t.bucket, t.metric, t.n, t.value AS observed,
-           CASE WHEN t.metric IN ('error_rate', 'p99_latency_ms', 'p99_ttft_ms')
+           CASE WHEN t.metric IN ('error_rate', 'p50_latency_ms', 'p99_latency_ms',
+                                  'p99_ttft_ms')
                 THEN 'higher' ELSE 'lower' END AS worse_when,
            t.metric = 'paired_quality' AS paired,
            t.insufficient OR coalesce(b.baseline_nights, 0) < 2
