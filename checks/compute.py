@@ -8,7 +8,7 @@ run in ``check_<name>``. The check tables are written in one transaction.
 
 The assignment is the one place a bucket rule is written: the checks aggregate it,
 and the OTLP export (``exports/otlp.sql``) and the report's timeline
-(``checks/plots/timeline_bands.sql``) read it, through :func:`assign_buckets`.
+(``checks/plots/timeline_bands.sql``) read it, staged by :func:`stage_buckets`.
 
 Three kinds of check (``ROLE``):
 * ``bucket``: the five cluster checks, comparing parts of one night with each other;
@@ -94,11 +94,16 @@ def run_facts(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Threshold
     accepted baseline's run ids (``baseline_runs``, empty while establishing)."""
     from checks.baseline import baseline_status
 
+    baseline = baseline_status(con, run_id, thresholds.history.nights)
+    return {"max_replicas": run_max_replicas(con, run_id),
+            "baseline_runs": list(baseline.active)}
+
+
+def run_max_replicas(con: duckdb.DuckDBPyConnection, run_id: str) -> int | None:
+    """:func:`max_replicas` of the config the run recorded."""
     row = con.execute("SELECT config FROM runs WHERE run_id = $run_id",
                       {"run_id": run_id}).fetchall()
-    baseline = baseline_status(con, run_id, thresholds.history.nights)
-    return {"max_replicas": max_replicas(row[0][0] if row else None),
-            "baseline_runs": list(baseline.active)}
+    return max_replicas(row[0][0] if row else None)
 
 
 def check_params(check: str, run_id: str, thresholds: Thresholds,
@@ -131,6 +136,14 @@ def assign_buckets(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thre
         con.execute(sql(name), check_params(check, run_id, thresholds,
                                             {"max_replicas": max_replicas}, name=name))
     con.execute(sql("_span_buckets"))
+
+
+def stage_buckets(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds
+                  ) -> None:
+    """:func:`prepare` and :func:`assign_buckets` for a reader of ``span_buckets`` (the
+    OTLP export, the report's timeline): temp tables only, nothing written."""
+    prepare(con, run_id)
+    assign_buckets(con, run_id, thresholds, run_max_replicas(con, run_id))
 
 
 def run_checks(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from checks.compute import CHECKS, max_replicas
+from checks.compute import CHECKS
 from checks.thresholds import Thresholds, load_thresholds
 from warehouse.schema import opened
 
@@ -68,10 +68,7 @@ def gather(con: duckdb.DuckDBPyConnection, run_id: str,
         rows = _rows(con, f'SELECT * FROM "check_{check}" WHERE run_id = $run_id', run_id)
         checks[check] = sorted(rows, key=_bucket_key)
     runs = _rows(con, _RUN, run_id)
-    config = con.execute("SELECT config FROM runs WHERE run_id = $run_id",
-                         {"run_id": run_id}).fetchall()
-    limits = thresholds or load_thresholds()
-    timeline = load_timeline(con, run_id, limits, max_replicas(config[0][0] if config else None))
+    timeline = load_timeline(con, run_id, thresholds or load_thresholds())
     return {"run": runs[0] if runs else {"run_id": run_id}, "checks": checks,
             "failed": _rows(con, _GATE, run_id), "timeline": timeline,
             "trend": load_trend(con, run_id)}

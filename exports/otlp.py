@@ -223,12 +223,11 @@ def _read_run(con: Any, run_id: str) -> _Run:
 
 
 def _rows(con: Any, run_id: str, thresholds: Any, chunk: int) -> Iterator[list[dict[str, Any]]]:
-    from checks.compute import assign_buckets, prepare, run_facts
+    from checks.compute import stage_buckets
 
     # temp macros, span_quality and the checks' bucket assignment (span_buckets), with
     # the run's thresholds: nothing written to the file
-    prepare(con, run_id)
-    assign_buckets(con, run_id, thresholds, run_facts(con, run_id, thresholds)["max_replicas"])
+    stage_buckets(con, run_id, thresholds)
     cursor = con.execute(_sql(), {"run_id": run_id})
     names = [d[0] for d in cursor.description]
     while batch := cursor.fetchmany(chunk):

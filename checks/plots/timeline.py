@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from checks.compute import assign_buckets, prepare
+from checks.compute import stage_buckets
 from checks.plots.svg import Panel, document, nice_ticks, text
 
 __all__ = ["POINTS", "ROLLING_S", "Band", "Timeline", "load_timeline", "render_timeline"]
@@ -72,14 +72,12 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
-def load_timeline(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Any,
-                  max_replicas: int | None) -> Timeline:
+def load_timeline(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Any) -> Timeline:
     """The night's bins and shaded stretches, read from the warehouse."""
     bins = _rows(con, _sql("timeline"),
                  {"run_id": run_id, "points": POINTS, "rolling_s": ROLLING_S})
     # the checks' bucket assignment with these thresholds (temp tables only)
-    prepare(con, run_id)
-    assign_buckets(con, run_id, thresholds, max_replicas)
+    stage_buckets(con, run_id, thresholds)
     bands = [Band(band=row["band"], label=row["label"], start_s=float(row["start_s"]),
                   end_s=float(row["end_s"]), spans=int(row["spans"]))
              for row in _rows(con, _sql("timeline_bands"), {})]
