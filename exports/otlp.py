@@ -38,6 +38,8 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from checks.compute import BUCKET_CHECKS
+
 if TYPE_CHECKING:
     from checks.thresholds import Thresholds
 
@@ -54,8 +56,6 @@ __all__ = [
 
 SERVICE_NAME = "cluster-eval"
 TRACES_PATH = "/v1/traces"
-BUCKET_CHECKS = ("replica_skew", "autoscaling_lag", "kv_cache_eviction",
-                 "traffic_pattern_drift", "tenant_fairness")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an HTTP token (RFC 9110)
