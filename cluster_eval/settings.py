@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         default=8,
         description="Logical CPUs for the local head (replicas, proxy, controller).",
     )
+    ray_head_session_nice: int = Field(
+        default=19, ge=0, le=19,
+        description=(
+            "Autogroup nice of the local head's session: its engines yield the CPU to "
+            "the replay measuring them (serving/cpu_share.py); 0 leaves it as it is."
+        ),
+    )
 
     @property
     def model_dir(self) -> Path:

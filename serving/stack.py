@@ -40,6 +40,7 @@ import yaml
 from pydantic import BaseModel
 
 from cluster_eval.settings import Settings
+from serving.cpu_share import yield_session_cpu
 from serving.errors import DashboardUnreachable, RayStartFailed, StackError, StackNotHealthy
 from serving.telemetry import HEADER_PIN
 
@@ -595,6 +596,8 @@ def start_local_head(settings: Settings, *, timeout_s: float = 120.0) -> bool:
         command, env=head_environment(settings), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
+    # The whole session gets the weight: `ray start` and every service and worker it forks.
+    yield_session_cpu(process.pid, settings.ray_head_session_nice)
     try:
         _, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:

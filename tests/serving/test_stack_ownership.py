@@ -27,7 +27,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cluster_eval.settings import Settings
-from serving import stack
+from serving import cpu_share, stack
 from serving.errors import StackError
 from tests.conftest import loopback_server
 
@@ -271,6 +271,13 @@ def test_our_failed_app_is_redeployed_without_deleting_anyone_elses(tmp_path, da
 # --- the local head ------------------------------------------------------------------
 
 
+def _autogroup_on() -> bool:
+    try:
+        return cpu_share.AUTOGROUP_ENABLED.read_text().strip() == "1"
+    except OSError:
+        return False
+
+
 def _sleeper(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", *args],
                             start_new_session=True)
@@ -297,6 +304,41 @@ def test_down_stops_the_head_we_started_and_no_other_ray(tmp_path, serve_env):
         for proc in (other_raylet, other_gcs):
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.skipif(not _autogroup_on(), reason="the kernel schedules without autogroup")
+def test_the_head_we_start_yields_the_cpu_to_every_other_session(tmp_path, serve_env):
+    settings = _settings(tmp_path, f"http://127.0.0.1:{_free_port()}", serve_env)
+    other_team = _sleeper("--session_dir=/tmp/ray/session_of_another_team")
+    ours_before = cpu_share.session_niceness(os.getpid())
+    try:
+        assert stack.start_local_head(settings, timeout_s=30)
+        head_session = [p for p in _fake_head_processes(os.environ["FAKE_RAY_MARK"])
+                        if os.getsid(p.pid) == stack.recorded_head(settings).pgid]
+        assert len(head_session) == 3  # gcs, raylet, dashboard
+        assert {cpu_share.session_niceness(p.pid) for p in head_session} == {19}
+        assert cpu_share.session_niceness(os.getpid()) == ours_before
+        assert cpu_share.session_niceness(other_team.pid) == 0
+        stack.down(settings)
+    finally:
+        other_team.kill()
+        other_team.wait()
+
+
+def test_a_head_started_with_session_nice_0_keeps_the_default_share(tmp_path, serve_env):
+    settings = _settings(tmp_path, f"http://127.0.0.1:{_free_port()}", serve_env)
+    settings = settings.model_copy(update={"ray_head_session_nice": 0})
+    assert stack.start_local_head(settings, timeout_s=30)
+    head = _fake_head_processes(os.environ["FAKE_RAY_MARK"])
+    assert {cpu_share.session_niceness(p.pid) for p in head} <= {0, None}
+    stack.down(settings)
+
+
+def test_yielding_the_cpu_of_a_process_that_is_gone_changes_nothing_and_never_raises():
+    gone = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    gone.wait()
+    assert cpu_share.yield_session_cpu(gone.pid, 19) is False
+    assert cpu_share.session_niceness(gone.pid) is None
 
 
 def test_a_recorded_pid_now_held_by_another_process_is_left_alone(tmp_path):
