@@ -43,9 +43,28 @@ def _register_all() -> None:
 _register_all()
 
 
+def _check_settings() -> None:
+    """A bad ``CLUSTER_EVAL_*`` variable is bad input: one line per variable naming it
+    and what it must be (exit 2), never a traceback from deep inside a command. The
+    value is not echoed: an environment can hold secrets."""
+    from pydantic import ValidationError
+
+    from cluster_eval.settings import Settings
+
+    try:
+        Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            print(f"error: environment variable CLUSTER_EVAL_{field.upper()}: {error['msg']}",
+                  file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main() -> None:
     """Run the CLI. A file that is not text, read by a command that expected YAML or
     JSON, is bad input (exit 2, one line), not a crash and never the gate's exit 1."""
+    _check_settings()
     try:
         app()
     except UnicodeDecodeError as exc:

@@ -3,6 +3,7 @@ exit 1, which means the gate failed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -72,3 +73,19 @@ def test_any_command_given_a_binary_file_for_yaml_is_exit_2(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error: ") and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("CLUSTER_EVAL_RAY_HEAD_SESSION_NICE", "40", "less than or equal to 19"),
+    ("CLUSTER_EVAL_RAY_NUM_CPUS", "eight", "valid integer"),
+])
+def test_a_bad_settings_variable_is_one_line_naming_it_and_exit_2(variable, value, says):
+    result = subprocess.run(
+        [sys.executable, "-m", "cluster_eval.cli", "stack", "status"],
+        capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT,
+        env={**os.environ, variable: value},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and value not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: environment variable {variable}: ") and says in line
