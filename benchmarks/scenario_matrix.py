@@ -18,10 +18,12 @@ be re-derived (docs/scenarios.md).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
 from checks.evaluate import evaluate_run
+from cluster_eval.cli import no_usage_reports
 from cluster_eval.settings import PROJECT_ROOT
 from scenarios.matrix import is_diagonal, markdown
 from scenarios.model import catalog
@@ -55,6 +57,7 @@ def rejudge(db: Path) -> list[ScenarioRun]:
 
 
 def main() -> None:
+    no_usage_reports(os.environ)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*")
     parser.add_argument("--repetitions", type=int, default=3)

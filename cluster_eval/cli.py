@@ -8,7 +8,9 @@ inside the commands, never at start-up.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import MutableMapping
 
 import typer
 
@@ -61,10 +63,21 @@ def _check_settings() -> None:
         raise SystemExit(2) from None
 
 
+# Prefect's temporary server reports usage unless told not to; on a cluster without
+# internet access that is an ERROR line in every run's log. A value already set wins.
+NO_USAGE_REPORTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+
+
+def no_usage_reports(environ: MutableMapping[str, str]) -> None:
+    for name, value in NO_USAGE_REPORTS.items():
+        environ.setdefault(name, value)
+
+
 def main() -> None:
     """Run the CLI. A file that is not text, read by a command that expected YAML or
     JSON, is bad input (exit 2, one line), not a crash and never the gate's exit 1."""
     _check_settings()
+    no_usage_reports(os.environ)
     try:
         app()
     except UnicodeDecodeError as exc:

@@ -89,3 +89,4 @@ def test_a_bad_settings_variable_is_one_line_naming_it_and_exit_2(variable, valu
     assert "Traceback" not in result.stderr and value not in result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: environment variable {variable}: ") and says in line
+
