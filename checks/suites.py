@@ -233,6 +233,11 @@ def rules(t: Thresholds) -> list[Rule]:
              where=(("insufficient", False), ("dimension", "prefix_reuse"))),
         Rule("traffic_pattern_drift", "delta_error_rate_lower", None, errors, errors,
              _errors("pattern"), skip_buckets=("unknown", "below_ceiling")),
+        # A starved tenant's requests time out: at the client timeout its p99 equals the
+        # others' and its p05 quality is 0 like theirs, so only its error share shows it
+        # (heavy-tenant on a float32 host: small 63 % timeouts vs big 5 %, ratio 1.00).
+        Rule("tenant_fairness", "delta_error_rate_lower", None, errors, errors,
+             _errors("tenant")),
         Rule("tenant_fairness", "p99_latency_ratio", None, fair.max_p99_latency_ratio,
              fair.max_p99_latency_ratio, _tenant_latency),
         Rule("tenant_fairness", "delta_p05", -fair.max_tail_drop, None, fair.max_tail_drop,

@@ -355,3 +355,29 @@ def test_a_run_id_with_a_slash_is_judged(tmp_path):
     scores and checks were committed."""
     result = judge(tmp_path, night(tmp_path, "team-a/2026-11-23", 1))
     assert result.verdict is Verdict.PASS, result.message
+
+
+def test_a_tenant_starved_into_timeouts_fails_fairness_on_its_error_share(run_builder):
+    """Both tenants' slowest requests hit the client timeout, so the p99 ratio is 1 and
+    both p05s are 0: only the starved tenant's timeout share tells it apart."""
+    from checks.gate import validate
+
+    for i in range(160):
+        timed_out = i % 12 == 0  # the big tenant: 8 %
+        run_builder.span(0.0 if timed_out else 0.4, at=i * 0.5, tenant="big",
+                         latency_ms=90_000 if timed_out or i % 10 == 0 else 40_000,
+                         status="timeout" if timed_out else "ok")
+    for i in range(70):
+        timed_out = i % 3 != 0  # the small tenant: two requests in three
+        run_builder.span(0.0 if timed_out else 0.4, at=i, tenant="small",
+                         latency_ms=90_000 if timed_out else 40_000,
+                         status="timeout" if timed_out else "ok")
+    db = run_builder.load()
+    thresholds = Thresholds(min_samples=10)
+    with connect(db) as con:
+        run_checks(con, "run-1", thresholds)
+    result = validate(db, "run-1", thresholds)
+    fairness = [b for b in result.breaches if b.check == "tenant_fairness"]
+    assert [(b.bucket, b.metric) for b in fairness] == [("small", "delta_error_rate_lower")]
+    assert "tenant 'small' error/timeout rate 66% is 57% above the 'other_tenants' tenant " \
+        "reference 9%" in result.message
