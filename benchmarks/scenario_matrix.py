@@ -34,6 +34,7 @@ from scenarios.runner import (
     record,
     run_scenario,
 )
+from scenarios.targets import unreached
 from warehouse import opened
 
 
@@ -52,7 +53,8 @@ def rejudge(db: Path) -> list[ScenarioRun]:
         gate = evaluate_run(db, run_id, thresholds)
         runs.append(ScenarioRun(name, repetition, run_id, status or "", gate.message, 0.0,
                                 read_verdicts(db, run_id, scenario), gate.verdict.value,
-                                expected_verdict(scenario)))
+                                expected_verdict(scenario),
+                                unreached(db, run_id, scenario.serve_config(PROJECT_ROOT))))
     return runs
 
 
@@ -80,7 +82,8 @@ def main() -> None:
             runs.append(run)
             print(f"{scenario.name} #{repetition}: {run.verdict or run.state} in "
                   f"{run.wall_s:.0f} s — "
-                  + ", ".join(f"{v.check}={v.status}" for v in run.verdicts), flush=True)
+                  + ", ".join(f"{v.check}={v.status}" for v in run.verdicts)
+                  + "".join(f" — NOT EXERCISED: {u}" for u in run.unreached), flush=True)
     table = markdown(runs)
     (args.out / "matrix.md").write_text(table)
     print()

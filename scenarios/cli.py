@@ -53,7 +53,8 @@ def run_command(
             record(db, [run])
             runs.append(run)
             print(f"{scenario.name} #{repetition}: {run.state} in {run.wall_s:.0f} s — "
-                  + ", ".join(f"{v.check}={v.status}" for v in run.verdicts), flush=True)
+                  + ", ".join(f"{v.check}={v.status}" for v in run.verdicts)
+                  + "".join(f" — NOT EXERCISED: {u}" for u in run.unreached), flush=True)
     table = markdown(runs)
     (out_dir / "matrix.md").write_text(table)
     print(table)

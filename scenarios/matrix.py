@@ -63,6 +63,12 @@ def markdown(runs: list[ScenarioRun]) -> str:
         "scenario sends no traffic of the kind that check judges (its `not_exercised` "
         "list). ✗ marks a cell that missed its expectation.",
     ]
+    unexercised = [r for r in runs if r.unreached]
+    if unexercised:
+        lines += ["", "Not exercised (never diagonal: the fault reached no replica, so the "
+                  "checks had nothing to catch):"]
+        lines += [f"- {r.scenario} #{r.repetition}: {'; '.join(r.unreached)}"
+                  for r in unexercised]
     return "\n".join(lines) + "\n"
 
 

@@ -9,15 +9,18 @@ wrote, so the matrix shows exactly what a nightly run would have said.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from checks.compute import CHECKS
 from cluster_eval.settings import PROJECT_ROOT
+from scenarios import targets
 from scenarios.model import Scenario
+from serving.errors import StackError
 
 VERDICTS_SQL = (Path(__file__).parent / "sql" / "verdicts.sql").read_text()
 
@@ -48,12 +51,15 @@ class ScenarioRun:
     verdicts: list[Verdict]
     verdict: str | None = None           # the run's PASS / FAIL / INVALID (None: errored)
     expected_verdict: str | None = None  # PASS for a healthy scenario, else FAIL
+    unreached: list[str] = field(default_factory=list)  # faults no replica answered with
 
     @property
     def diagonal(self) -> bool:
+        """Every check as expected and the run's verdict too; never for a run whose
+        fault reached no replica (it tested nothing, whatever the checks said)."""
         checks_right = all(v.as_expected for v in self.verdicts)
-        return checks_right and (self.expected_verdict is None
-                                 or self.verdict == self.expected_verdict)
+        return not self.unreached and checks_right and (
+            self.expected_verdict is None or self.verdict == self.expected_verdict)
 
 
 def expected_status(scenario: Scenario, check: str) -> str:
@@ -100,7 +106,9 @@ def read_verdicts(db: Path, run_id: str, scenario: Scenario) -> list[Verdict]:
 def run_scenario(
     scenario: Scenario, repetition: int, *, db: Path, out_dir: Path
 ) -> ScenarioRun:
-    """One scenario run: write its serve config, run the flow, read the verdicts."""
+    """One scenario run: write its serve config (rank-aimed faults aimed at running
+    replicas, :mod:`scenarios.targets`), run the flow, read the verdicts and check that
+    every fault reached a replica."""
     from prefect.client.schemas.objects import State
 
     from flows.cluster_eval import cluster_eval
@@ -108,10 +116,20 @@ def run_scenario(
 
     workdir = out_dir / f"{scenario.name}-{repetition}"
     workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "serve-config.yaml"
-    config_path.write_text(yaml.safe_dump(scenario.serve_config(PROJECT_ROOT), sort_keys=False))
-    params = scenario.flow
     started = time.monotonic()
+    config = scenario.serve_config(PROJECT_ROOT)
+    if targets.needs_aiming(config):
+        try:
+            config = aim_at_running_replicas(config, workdir)
+        except (StackError, ValueError) as exc:
+            message = f"could not aim the scenario's faults: {exc}"
+            return ScenarioRun(
+                scenario.name, repetition, "", "ERRORED", message, time.monotonic() - started,
+                [Verdict(c, "error", expected_status(scenario, c)) for c in CHECKS], None,
+                expected_verdict(scenario))
+    config_path = workdir / "serve-config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    params = scenario.flow
     state = cluster_eval(
         serve_config=str(config_path),
         traffic=str(PROJECT_ROOT / scenario.traffic),
@@ -135,14 +153,31 @@ def run_scenario(
     message = state.message or ""
     from flows.cluster_eval import ERRORED
 
+    unreached: list[str] = []
     if state.name == ERRORED:
         verdicts = [Verdict(c, "error", expected_status(scenario, c)) for c in CHECKS]
         verdict = None
     else:
         verdicts = read_verdicts(db, run_id, scenario)
         verdict = run_verdict(db, run_id)
+        unreached = targets.unreached(db, run_id, config)
     return ScenarioRun(scenario.name, repetition, run_id, state.type.value, message, wall,
-                       verdicts, verdict, expected_verdict(scenario))
+                       verdicts, verdict, expected_verdict(scenario), unreached)
+
+
+def aim_at_running_replicas(config: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Bring the scenario's deployment up without its faults; aim them by replica id."""
+    from cluster_eval.settings import get_settings
+    from serving import stack
+
+    settings = get_settings()
+    unfaulted = workdir / "serve-config-without-faults.yaml"
+    unfaulted.write_text(yaml.safe_dump(targets.without_faults(config), sort_keys=False))
+    status = stack.up(unfaulted, settings, timeout_s=600).status
+    app = config["applications"][0]["name"]
+    running = [r.replica_id for d in status.deployments if d.app == app
+               for r in d.replicas if r.state == "RUNNING"]
+    return targets.aim_by_id(config, running)
 
 
 def record(db: Path, runs: list[ScenarioRun]) -> None:

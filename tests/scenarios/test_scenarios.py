@@ -6,6 +6,7 @@ import pytest
 
 from checks.compute import BUCKET_CHECKS
 from cluster_eval.settings import PROJECT_ROOT
+from scenarios import targets
 from scenarios.errors import ScenarioError
 from scenarios.matrix import is_diagonal, markdown
 from scenarios.model import CHECKS, catalog, load_scenario
@@ -199,3 +200,69 @@ def test_every_scenarios_thresholds_load(scenario):
 
     if scenario.thresholds:
         assert load_thresholds(PROJECT_ROOT / scenario.thresholds).min_samples >= 1
+
+
+# --- faults aimed at replicas that exist, and proven to reach one --------------------
+
+
+def _config(*faults):
+    return {"applications": [{"name": "llm", "import_path": "serving.app:build", "deployments": [
+        {"name": "LLMServer", "user_config": {"config_version": "v", "faults": list(faults)}}]}]}
+
+
+def test_a_rank_aimed_fault_is_aimed_at_that_running_replica_by_id():
+    drift = {"kind": "drift", "replica_rank": 1, "max_tokens": 3}
+    everyone = {"kind": "error", "all_replicas": True, "error_rate": 0.5}
+    config = _config(drift, everyone)
+    assert targets.needs_aiming(config)
+    # Serve left ranks 0 and 2 after a replacement: 'rank 1' is the second replica running
+    aimed = targets.aim_by_id(config, ["r-zz", "r-aa"])
+    assert targets.faults(aimed) == [
+        {"kind": "drift", "max_tokens": 3, "replica_id": "r-zz"}, everyone]
+    assert not targets.needs_aiming(aimed)
+    assert targets.faults(config)[0]["replica_rank"] == 1  # the scenario's own config kept
+
+
+def test_a_fault_aimed_past_the_replicas_that_run_is_a_named_error():
+    with pytest.raises(ValueError, match="replica_rank 2, but the deployment runs 2"):
+        targets.aim_by_id(_config({"kind": "drift", "replica_rank": 2, "max_tokens": 3}),
+                          ["r-a", "r-b"])
+
+
+def test_the_deployment_is_brought_up_without_faults_but_with_the_rest_of_user_config():
+    config = _config({"kind": "drift", "replica_rank": 1, "max_tokens": 3})
+    bare = targets.without_faults(config)
+    assert bare["applications"][0]["deployments"][0]["user_config"] == {
+        "config_version": "v", "faults": []}
+    assert targets.faults(config)  # untouched
+
+
+def _spans(db, run_id, labels):
+    with opened(db) as con:
+        for i, label in enumerate(labels):
+            con.execute("INSERT INTO spans (run_id, span_id, config_version) VALUES (?, ?, ?)",
+                        [run_id, f"s{i}", label])
+
+
+def test_a_fault_no_span_answered_with_is_reported_as_not_reaching_a_replica(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    _spans(db, "hit", ["drifted", "drifted+fault:drift", "drifted+fault:drift+fault:error"])
+    _spans(db, "missed", ["drifted", "drifted", None])
+    config = _config({"kind": "drift", "replica_id": "r-b", "max_tokens": 3},
+                     {"kind": "error", "all_replicas": True, "error_rate": 0.5})
+    assert targets.unreached(db, "hit", config) == []
+    assert targets.unreached(db, "missed", config) == [
+        "drift fault (replica_id r-b) reached no replica",
+        "error fault (all replicas) reached no replica"]
+
+
+def test_a_run_whose_fault_reached_no_replica_is_never_diagonal_and_is_listed():
+    checks = [Verdict(c, "fail" if c == "replica_skew" else "pass",
+                      "fail" if c == "replica_skew" else "pass") for c in CHECKS]
+    caught = ScenarioRun("drifted-replica", 1, "r1", "FAILED", "", 1.0, checks, "FAIL", "FAIL")
+    assert caught.diagonal
+    missed = ScenarioRun("drifted-replica", 2, "r2", "FAILED", "", 1.0, checks, "FAIL", "FAIL",
+                         ["drift fault (replica_id r-b) reached no replica"])
+    assert not missed.diagonal and not is_diagonal([caught, missed])
+    assert "- drifted-replica #2: drift fault (replica_id r-b) reached no replica" in markdown(
+        [caught, missed])
