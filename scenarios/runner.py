@@ -18,9 +18,9 @@ import yaml
 
 from checks.compute import CHECKS
 from cluster_eval.settings import PROJECT_ROOT
+from flows.errors import RunFailed
 from scenarios import targets
 from scenarios.model import Scenario
-from serving.errors import StackError
 
 VERDICTS_SQL = (Path(__file__).parent / "sql" / "verdicts.sql").read_text()
 
@@ -121,12 +121,11 @@ def run_scenario(
     if targets.needs_aiming(config):
         try:
             config = aim_at_running_replicas(config, workdir)
-        except (StackError, ValueError) as exc:
+        except (RunFailed, ValueError) as exc:
             message = f"could not aim the scenario's faults: {exc}"
-            return ScenarioRun(
-                scenario.name, repetition, "", "ERRORED", message, time.monotonic() - started,
-                [Verdict(c, "error", expected_status(scenario, c)) for c in CHECKS], None,
-                expected_verdict(scenario))
+            return ScenarioRun(scenario.name, repetition, "", "ERRORED", message,
+                               time.monotonic() - started, _errored(scenario), None,
+                               expected_verdict(scenario))
     config_path = workdir / "serve-config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     params = scenario.flow
@@ -155,7 +154,7 @@ def run_scenario(
 
     unreached: list[str] = []
     if state.name == ERRORED:
-        verdicts = [Verdict(c, "error", expected_status(scenario, c)) for c in CHECKS]
+        verdicts = _errored(scenario)
         verdict = None
     else:
         verdicts = read_verdicts(db, run_id, scenario)
@@ -166,18 +165,18 @@ def run_scenario(
 
 
 def aim_at_running_replicas(config: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Bring the scenario's deployment up without its faults; aim them by replica id."""
+    """Bring the scenario's deployment up without its faults, the way the flow brings
+    a stack up, and aim the faults at its running replicas by id."""
     from cluster_eval.settings import get_settings
-    from serving import stack
+    from flows.pipeline import deploy
 
-    settings = get_settings()
     unfaulted = workdir / "serve-config-without-faults.yaml"
     unfaulted.write_text(yaml.safe_dump(targets.without_faults(config), sort_keys=False))
-    status = stack.up(unfaulted, settings, timeout_s=600).status
-    app = config["applications"][0]["name"]
-    running = [r.replica_id for d in status.deployments if d.app == app
-               for r in d.replicas if r.state == "RUNNING"]
-    return targets.aim_by_id(config, running)
+    return targets.aim_by_id(config, deploy(unfaulted, get_settings(), timeout_s=600).replica_ids)
+
+
+def _errored(scenario: Scenario) -> list[Verdict]:
+    return [Verdict(c, "error", expected_status(scenario, c)) for c in CHECKS]
 
 
 def record(db: Path, runs: list[ScenarioRun]) -> None:

@@ -24,18 +24,22 @@ from typing import Any
 FAULT_REACH_SQL = (Path(__file__).parent / "sql" / "fault_reach.sql").read_text()
 
 
+def _user_configs(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The user_config of each of the first application's deployments that has one."""
+    deployments = config["applications"][0].get("deployments") or []
+    return [d["user_config"] for d in deployments if d.get("user_config")]
+
+
 def faults(config: dict[str, Any]) -> list[dict[str, Any]]:
     """Every fault of the first application's deployments, as written in the config."""
-    deployments = config["applications"][0].get("deployments") or []
-    return [f for d in deployments for f in (d.get("user_config") or {}).get("faults") or []]
+    return [f for user_config in _user_configs(config) for f in user_config.get("faults") or []]
 
 
 def without_faults(config: dict[str, Any]) -> dict[str, Any]:
     """The same config with no fault on any deployment (the rest of user_config kept)."""
     stripped = copy.deepcopy(config)
-    for deployment in stripped["applications"][0].get("deployments") or []:
-        user_config = deployment.get("user_config")
-        if user_config and "faults" in user_config:
+    for user_config in _user_configs(stripped):
+        if "faults" in user_config:
             user_config["faults"] = []
     return stripped
 
