@@ -46,6 +46,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from prometheus_client.parser import text_string_to_metric_families
 
+from traffic.columns import TIMESTAMP, arrow_schema, column
+
 __all__ = [
     "TELEMETRY_SCHEMA",
     "MetricsSnapshot",
@@ -60,21 +62,6 @@ __all__ = [
     "write_telemetry",
 ]
 
-TELEMETRY_SCHEMA = pa.schema(
-    [
-        pa.field("sampled_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("replica_count", pa.int64()),
-        pa.field("replicas_starting", pa.int64()),
-        pa.field("target_replicas", pa.int64()),
-        pa.field("queue_depth", pa.float64()),
-        pa.field("engine_running", pa.float64()),
-        pa.field("engine_waiting", pa.float64()),
-        pa.field("kv_cache_usage", pa.float64()),
-        pa.field("prefix_cache_queries", pa.float64()),
-        pa.field("prefix_cache_hits", pa.float64()),
-        pa.field("replicas", pa.string()),
-    ]
-)
 
 ONGOING = "ray_serve_replica_processing_queries"
 ONGOING_AT_HANDLES = "ray_serve_num_ongoing_requests_at_replicas"
@@ -258,7 +245,10 @@ def parse_metrics(
 
 @dataclass(slots=True)
 class TelemetrySample:
-    sampled_at: float  # epoch seconds
+    """One sample of the cluster; its fields, in order, are the columns of
+    ``telemetry.parquet`` (:data:`TELEMETRY_SCHEMA`, derived: :mod:`traffic.columns`)."""
+
+    sampled_at: float = column(TIMESTAMP)  # epoch seconds in memory
     replica_count: int | None = None
     replicas_starting: int | None = None
     target_replicas: int | None = None
@@ -270,6 +260,9 @@ class TelemetrySample:
     prefix_cache_hits: float | None = None
     replicas: str | None = None
 
+
+
+TELEMETRY_SCHEMA = arrow_schema(TelemetrySample)
 
 def _combine(
     at: float, serve: ServeState | None, metrics: MetricsSnapshot | None

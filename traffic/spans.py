@@ -1,9 +1,9 @@
 """The span: one row per request sent, exactly as ``docs/architecture.md`` defines it.
 
-The schema lives here, beside the dataclass, so the replay engine, the warehouse loader
-and the tests share one definition of ``spans.parquet``. Column order and types follow
-the architecture document's Span table; ``intended_at`` / ``sent_at`` are
-``timestamp[us, UTC]``.
+The dataclass is the one definition of ``spans.parquet``: :data:`SPAN_SCHEMA` is derived
+from its fields (:mod:`traffic.columns`), and a test holds the warehouse's ``spans``
+table and the architecture document's Span table to it. ``intended_at`` / ``sent_at``
+are epoch seconds in memory and ``timestamp[us, UTC]`` on disk.
 
 Two ways to disk. :func:`write_spans` writes ``spans.parquet``, the file everything
 downstream reads. :class:`SpanLog` appends spans to a log file *while* the replay runs,
@@ -32,6 +32,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from traffic.columns import TIMESTAMP, arrow_schema, column
+
 __all__ = [
     "MODES",
     "SPAN_SCHEMA",
@@ -51,47 +53,13 @@ __all__ = [
 MODES = ("replay", "pinned", "tenant_burst", "baseline")
 STATUSES = ("ok", "http_error", "timeout", "connection_error", "protocol_error")
 
-_TS = pa.timestamp("us", tz="UTC")
-
-SPAN_SCHEMA = pa.schema(
-    [
-        pa.field("span_id", pa.string(), nullable=False),
-        pa.field("request_id", pa.string(), nullable=False),
-        pa.field("mode", pa.string(), nullable=False),
-        pa.field("tenant_id", pa.string(), nullable=False),
-        pa.field("endpoint", pa.string(), nullable=False),
-        pa.field("intended_at", _TS, nullable=False),
-        pa.field("sent_at", _TS, nullable=False),
-        pa.field("schedule_lag_ms", pa.float64(), nullable=False),
-        pa.field("ttft_ms", pa.float64()),
-        pa.field("latency_ms", pa.float64(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("http_status", pa.int32()),
-        pa.field("error_class", pa.string()),
-        pa.field("output_text", pa.string()),
-        pa.field("tool_calls", pa.string()),
-        pa.field("finish_reason", pa.string()),
-        pa.field("prompt_tokens", pa.int64()),
-        pa.field("completion_tokens", pa.int64()),
-        pa.field("cached_tokens", pa.int64()),
-        pa.field("replica_id", pa.string()),
-        pa.field("pinned_replica", pa.string()),
-        pa.field("replica_queue_depth", pa.int64()),
-        pa.field("engine_running", pa.int64()),
-        pa.field("engine_waiting", pa.int64()),
-        pa.field("kv_cache_usage", pa.float64()),
-        pa.field("kv_cache_usage_peak", pa.float64()),
-        pa.field("config_version", pa.string()),
-        pa.field("request_body", pa.string(), nullable=False),
-        pa.field("expect", pa.string()),
-        pa.field("tags", pa.string()),
-    ]
-)
+_TS = TIMESTAMP
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Span:
-    """One request as it was sent and answered.
+    """One request as it was sent and answered; its fields, in order, are the columns of
+    ``spans.parquet`` (:data:`SPAN_SCHEMA`, derived: :mod:`traffic.columns`).
 
     Times are kept as epoch seconds (floats) while the replay runs, because building
     ``datetime`` objects on the hot path costs more than the whole send; the Parquet
@@ -103,14 +71,13 @@ class Span:
     mode: str
     tenant_id: str
     endpoint: str
-    intended_at: float
-    sent_at: float
+    intended_at: float = column(TIMESTAMP)
+    sent_at: float = column(TIMESTAMP)
     schedule_lag_ms: float
+    ttft_ms: float | None = None
     latency_ms: float
     status: str
-    request_body: str
-    ttft_ms: float | None = None
-    http_status: int | None = None
+    http_status: int | None = column(pa.int32(), default=None)
     error_class: str | None = None
     output_text: str | None = None
     tool_calls: str | None = None
@@ -126,9 +93,12 @@ class Span:
     kv_cache_usage: float | None = None
     kv_cache_usage_peak: float | None = None
     config_version: str | None = None
+    request_body: str
     expect: str | None = None
     tags: str | None = None
 
+
+SPAN_SCHEMA = arrow_schema(Span)
 
 _FIELDS = [f.name for f in dataclasses.fields(Span)]
 _ROW = operator.attrgetter(*_FIELDS)
