@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
 def import_command(
     trace: Annotated[Path, typer.Argument(help="The trace file (CSV or JSON).")],
-    format: Annotated[str, typer.Option("--format", help="azure, burstgpt or sharegpt.")],
+    format: Annotated[str, typer.Option("--format", help="azure, burstgpt, sharegpt or mooncake.")],
     out: Annotated[Path, typer.Option("--out", help="Output traffic file: .jsonl or .parquet.")],
     since: Annotated[
         str | None,
@@ -59,6 +59,17 @@ def import_command(
         Path | None, typer.Option(help="Data sets folder for the prompts; default traffic/data.")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Request id prefix.")] = None,
+    block_size: Annotated[
+        int, typer.Option(help="Tokens per hash block in the trace (mooncake: 512).")
+    ] = 512,
+    block_tokens: Annotated[
+        int | None,
+        typer.Option(help="Tokens each block becomes (mooncake); smaller shrinks prompts alike."),
+    ] = None,
+    tokenizer: Annotated[
+        Path | None,
+        typer.Option(help="Served model's tokenizer.json (mooncake); default: the prepared one."),
+    ] = None,
     quarantine: Annotated[
         Path | None, typer.Option(help="Bad rows go here; default <out>.quarantine.jsonl.")
     ] = None,
@@ -66,7 +77,7 @@ def import_command(
         float, typer.Option(help="Fail when more than this share of rows is bad.")
     ] = 0.05,
 ) -> None:
-    """Import a public trace (Azure, BurstGPT, ShareGPT) as a traffic file."""
+    """Import a public trace (Azure, BurstGPT, ShareGPT, Mooncake) as a traffic file."""
     from pydantic import ValidationError
 
     from traffic.errors import TrafficError
@@ -91,6 +102,9 @@ def import_command(
                 "model": model,
                 "data_dir": data_dir,
                 "name": name,
+                "block_size": block_size,
+                "block_tokens": block_tokens,
+                "tokenizer": tokenizer,
                 "max_bad_share": max_bad_share,
             },
         )

@@ -424,7 +424,7 @@ def test_cli_imports_and_reports_what_it_kept(tmp_path):
     ("args", "expected"),
     [
         (["--format", "azure", "--tenant-column", "Region"], "field 'Region'"),
-        (["--format", "mooncake"], "unknown trace format 'mooncake'"),
+        (["--format", "bailian"], "unknown trace format 'bailian'"),
         (["--format", "azure", "--since", "soon"], "neither seconds nor an ISO timestamp"),
         (["--format", "azure", "--rate", "-1"], "rate"),
         (["--format", "sharegpt"], "line 1: bad JSON"),
@@ -452,7 +452,9 @@ def test_every_import_flag_is_documented():
     [
         "traffic.importers",
         "traffic.importers.csv_traces",
+        "traffic.importers.block_text",
         "traffic.importers.importer",
+        "traffic.importers.mooncake",
         "traffic.importers.options",
         "traffic.importers.sharegpt",
         "traffic.importers.shaping",

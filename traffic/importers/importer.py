@@ -4,6 +4,8 @@ Read (format by name) → bad rows aside → sessions → window → thinning (t
 layout (untimed ones) → records. Traces without text (Azure, BurstGPT) get prompts from
 the builders' task pool, picked by the recorded prompt length exactly as the
 ``azure-trace`` arrival process does (:meth:`TaskPool.pick` with ``context_tokens``).
+Block-hash traces (Mooncake) get text made up block by block in the served model's
+tokenizer, so their shared prefixes are shared tokens (:mod:`traffic.importers.block_text`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from traffic.builders.pool import shared_pool
 from traffic.builders.sources import SHIPPED_DATA_DIR
 from traffic.errors import TrafficFormatError, WorkloadError
 from traffic.format import TrafficRecord
+from traffic.importers.block_text import BlockText
 from traffic.importers.csv_traces import AZURE, BURSTGPT, read_csv_trace
+from traffic.importers.mooncake import read_mooncake
 from traffic.importers.options import ImportOptions, TraceRequest
 from traffic.importers.shaping import (
     Window,
@@ -53,6 +57,7 @@ IMPORT_FORMATS: dict[str, TraceFormat] = {
     "azure": TraceFormat(partial(read_csv_trace, trace=AZURE), "timestamps"),
     "burstgpt": TraceFormat(partial(read_csv_trace, trace=BURSTGPT), "offsets"),
     "sharegpt": TraceFormat(read_sharegpt, "none"),
+    "mooncake": TraceFormat(read_mooncake, "offsets"),
 }
 
 
@@ -179,6 +184,7 @@ def _records(
     """One record per request; textless ones get a pool prompt of the recorded length."""
     rng = random.Random(f"{options.seed}:tasks")
     pool = None
+    block_text = None
     records = []
     for request in requests:
         tags = {
@@ -188,13 +194,27 @@ def _records(
             "trace_line": str(request.line),
         }
         expect = None
-        if request.messages is None:
+        capped = False
+        body: dict[str, Any]
+        if request.blocks is not None:
+            block_text = block_text or BlockText.load(
+                options.tokenizer, block_size=options.block_size,
+                block_tokens=options.block_tokens, seed=options.seed)
+            messages, capped = block_text.messages(
+                request.blocks, request.context_tokens or 1, options.max_prompt_tokens)
+            body = {"model": options.model, "messages": messages,
+                    "temperature": options.temperature}
+            budget = DEFAULT_MAX_TOKENS if request.generated_tokens is None \
+                else request.generated_tokens
+            tags["trace_context_tokens"] = str(request.context_tokens)
+            tags["trace_blocks"] = str(len(request.blocks))
+        elif request.messages is None:
             pool = pool or shared_pool(options.data_dir or SHIPPED_DATA_DIR)
             target = max(1, request.context_tokens or 1)
             if options.max_prompt_tokens is not None:
                 target = min(target, options.max_prompt_tokens)
             task = pool.pick(options.tasks, rng, context_tokens=target)
-            body: dict[str, Any] = task.body(model=options.model, temperature=options.temperature)
+            body = task.body(model=options.model, temperature=options.temperature)
             expect = task.expect
             tags |= {"task": task.kind, "task_source": task.source_id}
             tags["trace_context_tokens"] = str(request.context_tokens)
@@ -212,11 +232,12 @@ def _records(
             )
         if request.generated_tokens is not None:
             tags["trace_generated_tokens"] = str(request.generated_tokens)
-        if options.max_prompt_tokens is not None:
-            capped = truncate_middle(body["messages"], options.max_prompt_tokens)
-            if capped != body["messages"]:
-                tags["truncated"] = "middle"
-            body["messages"] = capped
+        if options.max_prompt_tokens is not None and request.blocks is None:
+            cut = truncate_middle(body["messages"], options.max_prompt_tokens)
+            capped = cut != body["messages"]
+            body["messages"] = cut
+        if capped:
+            tags["truncated"] = "middle"
         if options.max_tokens is not None:
             budget = min(budget, options.max_tokens)
         body["max_tokens"] = max(1, budget)

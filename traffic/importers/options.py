@@ -37,6 +37,7 @@ class TraceRequest:
     context_tokens: int | None = None  # prompt size the trace recorded (no text)
     generated_tokens: int | None = None  # output size the trace recorded
     messages: tuple[dict[str, Any], ...] | None = None  # the text, when the trace has it
+    blocks: tuple[int, ...] | None = None  # hashes of the prompt's blocks (Mooncake)
 
 
 class ImportOptions(BaseModel):
@@ -72,6 +73,20 @@ class ImportOptions(BaseModel):
         description="Task kinds whose prompts stand in for traces without text.",
     )
     data_dir: Path | None = None
+    block_size: int = Field(
+        default=512, ge=1,
+        description="Tokens per hash block of a block-hash trace (Mooncake: 512).",
+    )
+    block_tokens: int | None = Field(
+        default=None, ge=1,
+        description="Tokens each block becomes in the prompts; default --block-size. Smaller "
+        "shrinks every prompt alike and keeps the share of reused tokens.",
+    )
+    tokenizer: Path | None = Field(
+        default=None,
+        description="The served model's tokenizer.json (block-hash traces); default: the "
+        "prepared model's.",
+    )
     name: str | None = Field(default=None, description="Request id prefix; default: the format.")
     max_bad_share: float = Field(default=0.05, ge=0, le=1)
 

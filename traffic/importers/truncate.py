@@ -1,8 +1,10 @@
 """Cap a prompt's length by cutting its middle: the head and the tail stay.
 
 Tokens are counted the way the builders count them (:func:`approx_tokens`, about four
-characters per token), because the orchestrator environment loads no tokenizer: a cap
-of N tokens is a cap of ``4 N`` characters, approximate for the served model.
+characters per token), because these prompts come without the served model's tokenizer:
+a cap of N tokens is a cap of ``4 N`` characters, approximate for the served model.
+(Block-hash traces are built in that tokenizer and capped by whole blocks instead:
+:mod:`traffic.importers.block_text`.)
 
 The messages are read as one run of text in order. When it is too long, a span in its
 middle is cut and :data:`CUT_MARKER` is put where it was: the beginning (system prompt,
