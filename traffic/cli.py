@@ -144,3 +144,27 @@ def _tenants(value: str | None) -> list[dict[str, Any]] | None:
                 f"bad tenant weight in {part!r}", param_hint="--tenants"
             ) from exc
     return out
+
+
+@traffic_app.command("inspect")
+def inspect(
+    file: Annotated[Path, typer.Argument(help="A traffic file (.jsonl or .parquet).")],
+    window: Annotated[
+        float, typer.Option(min=1, help="Seconds per window of the rate over time.")
+    ] = 60.0,
+    min_shared_tokens: Annotated[
+        int, typer.Option(min=1, help="Smallest shared context followed (as kv_cache_eviction).")
+    ] = 256,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """What a traffic file holds: counts, rate over time, tenants, sessions, sizes, shared
+    contexts and bad lines. Reads only."""
+    from traffic.errors import TrafficError
+    from traffic.inspect import describe, inspect_traffic
+
+    try:
+        summary = inspect_traffic(file, window_s=window, min_shared_tokens=min_shared_tokens)
+    except TrafficError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(summary.model_dump_json(indent=2) if as_json else describe(summary))
