@@ -8,8 +8,12 @@ the buckets with enough spans. Results go to ``expectation_results``, one row pe
 
 The verdict (docs/checks.md, "The verdict"), decided in this order:
 
+* ``INVALID`` when a measurement flaw can have *made* the failures: other work took
+  the CPU of a host the cluster shares (``measurement``, ``host_cpu``) and something
+  else breached, which is then listed as not trusted (with nothing else breached, the
+  night passed despite it, and the PASS message says so);
 * ``FAIL`` when the night as a whole breached (``slo``, ``history``): those hold
-  whatever the measurement's flaws, which can only have hidden load, not made it;
+  whatever the measurement's other flaws, which can only have hidden load, not made it;
 * ``INVALID`` when the measurement breached (``measurement``): spans lost, the
   replay behind its schedule, telemetry gaps, no replica ids. A bucket check's
   breach is not trusted then, and is listed as such;
@@ -58,6 +62,7 @@ class Breach(BaseModel):
     observed: float | None
     threshold: float | None
     message: str
+    confounds: bool = False  # it can have caused the other breaches (Rule.confounds)
 
 
 class Coverage(BaseModel):
@@ -191,7 +196,8 @@ def _records(run_id: str, check: str, frame: pd.DataFrame, check_rules: list[Rul
             if bad:
                 breaches.append(Breach(check=check, bucket=rec["bucket"], metric=rule.name,
                                        observed=observed, threshold=threshold,
-                                       message=f"{check}: {rule.describe(rec, rule.allowed)}"))
+                                       message=f"{check}: {rule.describe(rec, rule.allowed)}",
+                                       confounds=rule.confounds))
     return rows, breaches, short
 
 
@@ -213,6 +219,13 @@ def _coverage(check: str, frame: pd.DataFrame, check_rules: list[Rule],
 
 
 def _verdict(breaches: list[Breach], short: list[Breach], thresholds: Thresholds) -> Verdict:
+    # a flaw that can have made the failures (Rule.confounds) decides only when there
+    # are failures to explain: a night that passed under it passed
+    explained = [b for b in breaches if not b.confounds]
+    if len(explained) < len(breaches) and (
+            explained or (short and thresholds.fail_on_insufficient)):
+        return Verdict.INVALID
+    breaches = explained
     roles = {ROLE[b.check] for b in breaches}
     if "night" in roles:
         return Verdict.FAIL
@@ -245,6 +258,9 @@ def _message(run_id: str, verdict: Verdict, breaches: list[Breach], short: list[
     judged = [c.check for c in coverage if c.judged]
     if verdict is Verdict.PASS:
         text = f"PASS: run {run_id} passed every judged check ({', '.join(judged)})."
+        if confounding := [b for b in ordered if b.confounds]:
+            text += (" It passed although " + "; ".join(
+                b.message.removeprefix("measurement: ") for b in confounding) + ".")
     elif verdict is Verdict.INVALID:
         problems = [b for b in ordered if ROLE[b.check] == "measurement"]
         text = (f"INVALID: run {run_id} cannot be judged, its measurement is not "

@@ -32,6 +32,9 @@ class Rule:
     skip_buckets: tuple[str, ...] = ("unknown",)
     # the expectation's name where one metric column has two rules (run and tenant)
     label: str | None = None
+    # a breach that can have *caused* the night's other breaches (a neighbour starving
+    # the engines): the verdict is INVALID even when the night as a whole breached
+    confounds: bool = False
 
     @property
     def name(self) -> str:
@@ -155,6 +158,10 @@ def _measured(what: str) -> Callable[[Row, float], str]:
     return describe
 
 
+def _host(row: Row, allowed: float) -> str:
+    return f"the host was busy with other work: {row['detail']} (allowed {allowed:.0%})"
+
+
 def _lag(row: Row, allowed: float) -> str:
     return (f"the replay fell behind its schedule: p99 send lag {row['lag_p99_ms']:.0f} ms "
             f"(allowed {allowed:.0f} ms, n={row['n']})")
@@ -205,6 +212,11 @@ def rules(t: Thresholds) -> list[Rule]:
         Rule("measurement", "identified_share", m.min_identified_share, None,
              m.min_identified_share, _measured("replica ids"),
              where=(("insufficient", False), ("item", "replica_ids"))),
+        # Other work on a host the cluster shares takes its engines' CPU: the night's
+        # timeouts are then the neighbour's, not the cluster's.
+        Rule("measurement", "foreign_cpu_share", None, m.max_foreign_cpu_share,
+             m.max_foreign_cpu_share, _host,
+             where=(("insufficient", False), ("item", "host_cpu")), confounds=True),
         # A replica is sick when it answers worse than its cohort; with two replicas
         # the median sits between them, and only the worse one is the finding.
         # ... a drop counts only when significant (delta + z * the paired SE < 0)

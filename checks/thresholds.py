@@ -123,6 +123,10 @@ class Measurement(_Section):
     max_telemetry_gap_share: float = Field(default=0.25, ge=0, le=1)
     min_identified_share: float = Field(default=0.5, ge=0, le=1,
                                         description="Pinned requests naming their replica.")
+    max_foreign_cpu_share: float = Field(
+        default=0.25, ge=0, le=1,
+        description="Share of the host's CPU other work may take while the replay runs, "
+                    "when the cluster shares the host (serving/host_cpu.py).")
 
 
 class Thresholds(_Section):

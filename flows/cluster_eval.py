@@ -184,9 +184,14 @@ def _run_info(run_id: str, started: datetime, stack: pipeline.DeployOutcome,
 
 def _plan(baseline_statuses: dict[str, int], replayed: pipeline.ReplayOutcome,
           golden_rounds: int, replicas: list[str]) -> dict[str, Any]:
-    """What the night meant to send, for the measurement check to count against."""
-    return {"planned": {"baseline": sum(baseline_statuses.values()), **replayed.counts},
-            "golden_rounds": golden_rounds, "replicas": len(replicas)}
+    """What the night meant to send, for the measurement check to count against, and
+    the host's CPU while it was sent (when the cluster runs on this host)."""
+    plan: dict[str, Any] = {
+        "planned": {"baseline": sum(baseline_statuses.values()), **replayed.counts},
+        "golden_rounds": golden_rounds, "replicas": len(replicas)}
+    if replayed.host_cpu is not None:
+        plan["host"] = replayed.host_cpu
+    return plan
 
 
 def default_baseline_key(app: str, traffic: str) -> str:

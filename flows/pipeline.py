@@ -19,6 +19,7 @@ A run's files live in ``<runs_dir>/<run_id>/``::
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -270,6 +271,8 @@ class ReplayOutcome:
     lag_p99_ms: float | None
     telemetry_samples: int
     notes: list[str] = field(default_factory=list)
+    # the host's CPU while the replay ran, when the cluster runs on it (serving/host_cpu.py)
+    host_cpu: dict[str, Any] | None = None
 
 
 def run_replay(
@@ -307,7 +310,9 @@ def run_replay(
         app=app,
         deployments=tuple(deployments) if deployments else None,
     )
+    on_this_host = host_cpu_watch(settings)
     result = replay_engine(replay_plan, out_dir, client, sampler=sampler)
+    host = on_this_host()
     _refuse_if_unreachable(result.statuses, settings.serve_url)
     return ReplayOutcome(
         spans_path=result.spans_path,
@@ -318,7 +323,34 @@ def run_replay(
         lag_p99_ms=result.lag_p99_ms,
         telemetry_samples=result.telemetry_samples,
         notes=plan.notes,
+        host_cpu=host.model_dump() if host else None,
     )
+
+
+def host_cpu_watch(settings: Settings) -> Callable[[], Any]:
+    """Start measuring the host's CPU; the returned call ends the window and gives its
+    :class:`~serving.host_cpu.HostCpu`, or None when the cluster is not on this host
+    (no head of this project's recorded here) or /proc cannot be read."""
+    from serving import host_cpu, stack
+    from serving.errors import StackError
+
+    def ours() -> set[int] | None:
+        try:
+            head = stack.local_head_pids(settings)
+        except (StackError, OSError):
+            return None
+        return None if head is None else head | host_cpu.own_tree()
+
+    pids = ours()
+    if pids is None:
+        return lambda: None
+    before = host_cpu.snapshot(pids)
+
+    def stop() -> Any:
+        now = ours()
+        return None if now is None else host_cpu.host_cpu(before, host_cpu.snapshot(now))
+
+    return stop
 
 
 def _refuse_if_unreachable(statuses: dict[str, int], base_url: str) -> None:

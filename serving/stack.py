@@ -641,6 +641,15 @@ def _head_processes(record: HeadRecord, table: dict[int, _Process]) -> dict[int,
     return {pid: table[pid] for pid in found if not table[pid].zombie}
 
 
+def local_head_pids(settings: Settings) -> set[int] | None:
+    """The live processes of the head :func:`start_local_head` recorded (its services,
+    workers and vLLM engines); None when no head of this project's is recorded here."""
+    record = recorded_head(settings)
+    if record is None or record.boot_id != _boot_id():
+        return None
+    return set(_head_processes(record, _process_table()))
+
+
 def _ancestors(table: dict[int, _Process]) -> set[int]:
     pid, seen = os.getpid(), set()
     while pid > 1 and pid not in seen:

@@ -11,6 +11,10 @@
 --   replica_ids   share of the pinned golden requests that succeeded whose replica
 --                 said who it was; with golden rounds asked for and no replica id
 --                 known at all, the golden set was never pinned (0, judged)
+--   host_cpu      share of the host's CPU that other work took while the replay ran
+--                 (runs.plan -> 'host', serving/host_cpu.py): on a host the cluster
+--                 shares, a neighbour starves its engines and its failures are not
+--                 the cluster's. Only when the cluster runs on the flow's host.
 -- A run loaded without a plan (a hand-loaded run) gets the rows it can: no spans:*.
 INSERT INTO check_measurement BY NAME
 WITH plan AS (
@@ -87,8 +91,23 @@ replica_row AS (
          (SELECT coalesce((plan ->> 'golden_rounds')::INT > 0
                           AND (plan ->> 'replicas')::INT = 0, false) AS pinned_never_sent
           FROM plan RIGHT JOIN (SELECT 1) ON true)
+),
+host_row AS (
+    SELECT 'host_cpu'                                             AS bucket,
+           1                                                      AS n,
+           false                                                  AS insufficient,
+           (plan -> 'host' ->> 'foreign_share')::DOUBLE           AS foreign_cpu_share,
+           printf('other processes took %d%% of the host''s %s CPUs while the replay ran '
+                  || '(%d s; the cluster and cluster-eval %d%%)',
+                  round(100 * (plan -> 'host' ->> 'foreign_share')::DOUBLE)::INT,
+                  plan -> 'host' ->> 'cpus',
+                  round((plan -> 'host' ->> 'window_s')::DOUBLE)::INT,
+                  round(100 * (plan -> 'host' ->> 'ours_share')::DOUBLE)::INT) AS detail
+    FROM plan
+    WHERE (plan -> 'host') IS NOT NULL
 )
 SELECT $run_id AS run_id, 'spans' AS item, * FROM span_rows
 UNION ALL BY NAME SELECT $run_id AS run_id, bucket AS item, * FROM lag_row
 UNION ALL BY NAME SELECT $run_id AS run_id, bucket AS item, * FROM telemetry_row
-UNION ALL BY NAME SELECT $run_id AS run_id, bucket AS item, * FROM replica_row;
+UNION ALL BY NAME SELECT $run_id AS run_id, bucket AS item, * FROM replica_row
+UNION ALL BY NAME SELECT $run_id AS run_id, bucket AS item, * FROM host_row;

@@ -381,3 +381,52 @@ def test_a_tenant_starved_into_timeouts_fails_fairness_on_its_error_share(run_bu
     assert [(b.bucket, b.metric) for b in fairness] == [("small", "delta_error_rate_lower")]
     assert "tenant 'small' error/timeout rate 66% is 57% above the 'other_tenants' tenant " \
         "reference 9%" in result.message
+
+
+# --- INVALID first: a neighbour on the cluster's host makes failures --------------------
+
+HOST = {"window_s": 200.0, "cpus": 2, "busy_share": 0.95, "ours_share": 0.45}
+
+
+def test_other_work_on_the_clusters_host_makes_even_an_slo_breach_invalid(tmp_path):
+    """Engines starved by a neighbour time out: the night is not the cluster's own."""
+    plan = {"planned": {"pinned": 48, "replay": 40}, "golden_rounds": 2, "replicas": 2,
+            "host": {**HOST, "foreign_share": 0.5}}
+    result = judge(tmp_path, night(tmp_path, "n1", 1, plan=plan, error_every=2))
+    assert result.verdict is Verdict.INVALID
+    assert result.message.startswith(
+        "INVALID: run n1 cannot be judged, its measurement is not trustworthy: the host "
+        "was busy with other work: other processes took 50% of the host's 2 CPUs while "
+        "the replay ran (200 s; the cluster and cluster-eval 45%) (allowed 25%). "
+        "Not trusted under this measurement: slo: error/timeout share of the night 50%")
+
+
+def test_a_quiet_host_is_judged_and_passes(tmp_path):
+    plan = {"planned": {"pinned": 48, "replay": 40}, "golden_rounds": 2, "replicas": 2,
+            "host": {**HOST, "foreign_share": 0.04}}
+    b = night(tmp_path, "n1", 1, plan=plan)
+    result = judge(tmp_path, b)
+    assert result.verdict is Verdict.PASS, result.message
+    with connect(tmp_path / "w.duckdb") as con:
+        rows = con.execute(
+            "SELECT observed, threshold, success FROM expectation_results "
+            "WHERE run_id = 'n1' AND expectation = 'foreign_cpu_share'").fetchall()
+    assert rows == [(0.04, 0.25, True)]
+
+
+def test_a_cluster_on_another_host_has_no_host_row(tmp_path):
+    b = night(tmp_path, "n1", 1)  # the flow wrote no 'host': the cluster is remote
+    assert judge(tmp_path, b).verdict is Verdict.PASS
+    with connect(tmp_path / "w.duckdb") as con:
+        rows = con.execute("SELECT count(*) FROM check_measurement "
+                           "WHERE run_id = 'n1' AND item = 'host_cpu'").fetchall()
+    assert rows == [(0,)]
+
+
+def test_a_night_that_passed_on_a_busy_host_passed_and_says_so(tmp_path):
+    plan = {"planned": {"pinned": 48, "replay": 40}, "golden_rounds": 2, "replicas": 2,
+            "host": {**HOST, "foreign_share": 0.5}}
+    result = judge(tmp_path, night(tmp_path, "n1", 1, plan=plan))
+    assert result.verdict is Verdict.PASS, result.message
+    assert "It passed although the host was busy with other work: other processes took " \
+        "50% of the host's 2 CPUs" in result.message
