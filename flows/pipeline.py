@@ -18,6 +18,7 @@ A run's files live in ``<runs_dir>/<run_id>/``::
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ import httpx
 from cluster_eval.settings import PROJECT_ROOT, Settings
 from flows.errors import ConfigurationError, InfrastructureFailure
 from flows.plan import BurstOptions, baseline_schedule, night_schedule
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DeployOutcome",
@@ -334,21 +337,25 @@ def host_cpu_watch(settings: Settings) -> Callable[[], Any]:
     from serving import host_cpu, stack
     from serving.errors import StackError
 
-    def ours() -> set[int] | None:
+    def measured() -> host_cpu.CpuSnapshot | None:
+        # a fact about the night, never a reason to lose it: no /proc, a head gone or
+        # a process table that cannot be read leave the night without the row
         try:
             head = stack.local_head_pids(settings)
-        except (StackError, OSError):
+            if head is None:
+                return None
+            return host_cpu.snapshot(head | host_cpu.own_tree())
+        except (StackError, OSError, ValueError, IndexError) as exc:
+            log.warning("the host's CPU was not measured: %s", exc)
             return None
-        return None if head is None else head | host_cpu.own_tree()
 
-    pids = ours()
-    if pids is None:
+    before = measured()
+    if before is None:
         return lambda: None
-    before = host_cpu.snapshot(pids)
 
     def stop() -> Any:
-        now = ours()
-        return None if now is None else host_cpu.host_cpu(before, host_cpu.snapshot(now))
+        after = measured()
+        return None if after is None else host_cpu.host_cpu(before, after)
 
     return stop
 
