@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +73,8 @@ class ImportResult:
     trace_rate: float | None  # requests/s of the trace inside the window (timed traces)
     bad: list[BadLine] = field(default_factory=list)
     quarantine_path: Path | None = None
+    # the window's start as a time of day, for traces with timestamps (arrival 0 is then)
+    clock_start: datetime | None = None
 
 
 def import_trace(
@@ -135,6 +138,8 @@ def import_trace(
         trace_rate=trace_rate,
         bad=bad,
         quarantine_path=written,
+        clock_start=datetime.fromtimestamp(window.start, UTC)
+        if trace.clock == "timestamps" else None,
     )
 
 
