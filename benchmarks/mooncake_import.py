@@ -31,6 +31,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from traffic.importers.block_text import default_tokenizer_path
+from traffic.importers.mooncake import trace_reuse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,21 +44,6 @@ try:
 finally:
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)
 """
-
-
-def trace_reuse(rows: list[dict], block_size: int) -> float:
-    seen: set[int] = set()
-    reused = total = 0
-    for row in rows:
-        leading = 0
-        for hash_id in row["hash_ids"]:
-            if hash_id not in seen:
-                break
-            leading += 1
-        reused += min(leading * block_size, row["input_length"])
-        total += row["input_length"]
-        seen.update(row["hash_ids"])
-    return reused / total
 
 
 def imported_reuse(prompts: list[list[int]], chunk: int) -> float:

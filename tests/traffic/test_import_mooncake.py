@@ -17,6 +17,7 @@ from cluster_eval.cli import app
 from traffic.errors import TrafficFormatError, WorkloadError
 from traffic.importers import ImportOptions, import_trace
 from traffic.importers.block_text import BlockText, default_tokenizer_path
+from traffic.importers.mooncake import trace_reuse
 from traffic.loader import load_traffic
 from traffic.writer import write_traffic
 
@@ -40,24 +41,6 @@ def trace_rows(path: Path = SAMPLE) -> list[dict]:
 def run(tmp_path: Path, path: Path = SAMPLE, **options):
     return import_trace(path, ImportOptions(format="mooncake", **options),
                         quarantine_path=tmp_path / "q.jsonl")
-
-
-def trace_reuse(rows: list[dict]) -> float:
-    """The trace's own share of prompt tokens reused: per request, its leading blocks
-    that earlier requests already had (a block is ``TRACE_BLOCK`` tokens, the last one
-    the remainder), over all prompt tokens."""
-    seen: set[int] = set()
-    reused = total = 0
-    for row in rows:
-        leading = 0
-        for hash_id in row["hash_ids"]:
-            if hash_id not in seen:
-                break
-            leading += 1
-        reused += min(leading * TRACE_BLOCK, row["input_length"])
-        total += row["input_length"]
-        seen.update(row["hash_ids"])
-    return reused / total
 
 
 def prompt_ids(record, tokenizer) -> list[int]:
@@ -98,7 +81,7 @@ def test_every_prompt_has_the_recorded_length_in_the_served_tokenizer(tmp_path, 
 
 @pytest.mark.parametrize("block_tokens", [None, 16])
 def test_the_trace_prefix_reuse_is_reproduced_within_5_percent(tmp_path, tokenizer, block_tokens):
-    expected = trace_reuse(trace_rows())
+    expected = trace_reuse(trace_rows(), TRACE_BLOCK)
     assert expected > 0.3  # the sample is chosen for its conversations
     got = imported_reuse(run(tmp_path, block_tokens=block_tokens).records, tokenizer)
     assert abs(got - expected) <= 0.05 * expected, (got, expected)

@@ -35,7 +35,7 @@ from traffic.errors import TrafficFormatError
 from traffic.importers.options import TraceRequest
 from traffic.loader import BadLine
 
-__all__ = ["read_mooncake"]
+__all__ = ["read_mooncake", "trace_reuse"]
 
 _RAW_LIMIT = 4000
 
@@ -128,3 +128,21 @@ def _tenant(row: dict[str, Any], tenant: str, column: str | None) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool) or str(value) == "":
         raise _Refused(column, f"{value!r} is not a tenant id")
     return str(value)
+
+
+def trace_reuse(rows: list[dict[str, Any]], block_size: int) -> float:
+    """The trace's own share of prompt tokens reused: per request, its leading blocks that
+    earlier requests already had (``block_size`` tokens each, the last one the remainder
+    of ``input_length``), over all prompt tokens. What an import must reproduce."""
+    seen: set[int] = set()
+    reused = total = 0
+    for row in rows:
+        leading = 0
+        for hash_id in row["hash_ids"]:
+            if hash_id not in seen:
+                break
+            leading += 1
+        reused += min(leading * block_size, row["input_length"])
+        total += row["input_length"]
+        seen.update(row["hash_ids"])
+    return reused / total if total else 0.0
