@@ -87,6 +87,7 @@ def replay(paths: pipeline.RunPaths, golden: Path, stack: pipeline.DeployOutcome
     outcome = pipeline.run_replay(
         paths.traffic, golden, stack.replica_ids, settings, paths.replay_dir,
         speedup=speedup, golden_rounds=golden_rounds, burst=burst, timeout_s=timeout_s,
+        golden_round_s=pipeline.golden_round_s(paths.baseline),
         app=stack.app, deployments=stack.deployments,
     )
     logger = get_run_logger()

@@ -43,6 +43,7 @@ __all__ = [
     "deploy",
     "export_otlp",
     "export_prometheus",
+    "golden_round_s",
     "load_warehouse",
     "prepare_traffic",
     "report",
@@ -264,6 +265,18 @@ def run_baseline(
     return statuses
 
 
+def golden_round_s(baseline: Path) -> float:
+    """Seconds one idle replica needed for the golden set, one request at a time: the
+    baseline's latencies summed (a timed-out request counts its timeout). The night
+    paces each pinned golden round over at least this long (``flows/plan.py``)."""
+    from traffic.spans import read_spans
+
+    if not baseline.exists():
+        return 0.0
+    latencies = read_spans(baseline).column("latency_ms").to_pylist()
+    return sum(v for v in latencies if v is not None) / 1000.0
+
+
 @dataclass
 class ReplayOutcome:
     spans_path: Path
@@ -289,6 +302,7 @@ def run_replay(
     golden_rounds: int,
     burst: BurstOptions | None,
     timeout_s: float,
+    golden_round_s: float = 0.0,
     app: str | None = None,
     deployments: list[str] | None = None,
 ) -> ReplayOutcome:
@@ -300,7 +314,8 @@ def run_replay(
 
     plan = night_schedule(
         _records(traffic), _records(golden), replicas,
-        speedup=speedup, golden_rounds=golden_rounds, burst=burst,
+        speedup=speedup, golden_rounds=golden_rounds, golden_round_s=golden_round_s,
+        burst=burst,
     )
     # the sampler starts with the replay; a lead gives it samples before the first send,
     # so no span lands before any telemetry (the checks' 'unknown' bucket)

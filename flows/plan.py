@@ -7,7 +7,12 @@ sampler watches one continuous stretch of cluster life:
 * the golden set pinned to every replica, ``golden_rounds`` times, the rounds spread
   over the traffic window so each replica is compared under the same load
   (``replica_skew`` needs ``min_samples`` spans per replica: 16 golden records × 2
-  rounds = 32);
+  rounds = 32). Within a round the records are paced evenly, never faster than one
+  replica served the set alone in the baseline (``golden_round_s``): the probes add
+  about one request at a time to each replica, and the night's bursts stay the
+  traffic's own. Sent at the records' own 0.5 s steps, one round put 16 requests on
+  each replica of the 2-core stack in 8 s; they queued past a 60 s timeout and a
+  healthy night failed its SLOs on its own probes;
 * a tenant burst after the traffic: a small tenant at a steady rate while a big
   tenant bursts long prefills (``tenant_fairness``).
 
@@ -110,9 +115,13 @@ def night_schedule(
     *,
     speedup: float = 1.0,
     golden_rounds: int = 2,
+    golden_round_s: float = 0.0,
     burst: BurstOptions | None = None,
 ) -> NightPlan:
-    """Traffic at ``speedup``, pinned golden rounds over its window, then the burst."""
+    """Traffic at ``speedup``, paced pinned golden rounds over its window, then the burst.
+
+    ``golden_round_s``: the least time one golden round may take, the seconds one idle
+    replica needed for the golden set sent one at a time (0: the window alone paces)."""
     notes: list[str] = []
     replay = [relabel(r, offset_s=r.offset_s / speedup) for r in build_replay(traffic)]
     window = replay[-1].offset_s if replay else 0.0
@@ -120,10 +129,12 @@ def night_schedule(
     pinned: list[ScheduledRequest] = []
     if golden and replicas and golden_rounds > 0:
         once = build_pinned(golden, replicas)
-        length = once[-1].offset_s
-        step = max(window / golden_rounds, length + 1.0)
+        step = max(window / golden_rounds, golden_round_s, once[-1].offset_s + 1.0)
+        pace = step / len(golden)  # the copies of one record to every replica go together
+        order = {r.request_id: i for i, r in enumerate(golden)}
         pinned = [
-            relabel(r, offset_s=r.offset_s + k * step, span_id=f"{r.span_id}#{k}")
+            relabel(r, offset_s=k * step + order[r.request_id] * pace,
+                    span_id=f"{r.span_id}#{k}")
             for k in range(golden_rounds)
             for r in once
         ]

@@ -40,6 +40,10 @@ def test_baseline_sends_the_golden_set_one_at_a_time_to_one_replica(fake_openai,
     assert {s["mode"] for s in spans} == {"baseline"}
     assert {s["replica_id"] for s in spans} == {"rep-z"}
     assert all(s["output_text"] == "42" for s in spans)
+    # the golden round's least length: the baseline's latencies, one request at a time
+    assert pipeline.golden_round_s(out) == pytest.approx(
+        sum(s["latency_ms"] for s in spans) / 1000.0)
+    assert pipeline.golden_round_s(tmp_path / "no-baseline.parquet") == 0.0
 
 
 def test_a_dead_endpoint_is_an_infrastructure_failure(tmp_path):

@@ -42,6 +42,24 @@ def test_traffic_runs_at_speedup_and_golden_goes_to_every_replica_each_round(tra
     assert starts == pytest.approx([0.0, 9.5 / 3, 2 * 9.5 / 3])
 
 
+def test_a_golden_round_is_paced_evenly_and_never_faster_than_the_baseline_served_it(
+    traffic, golden
+):
+    # the window (19 s, 2 rounds) would give each round 9.5 s; one idle replica needed
+    # 30 s for the golden set alone, so each round takes 30 s, a record every 7.5 s
+    plan = night_schedule(traffic, golden, ["r1", "r2"], golden_rounds=2, golden_round_s=30.0,
+                          burst=BurstOptions(enabled=False))
+    pinned = [r for r in plan.requests if r.mode == "pinned"]
+    for replica in ("r1", "r2"):
+        sent = sorted(r.offset_s for r in pinned if r.pinned_replica == replica)
+        assert sent == pytest.approx([i * 7.5 for i in range(8)])
+    # a short baseline leaves the window's pacing: 4 records over 9.5 s
+    quick = night_schedule(traffic, golden, ["r1"], golden_rounds=2, golden_round_s=1.0,
+                           burst=BurstOptions(enabled=False))
+    sent = sorted(r.offset_s for r in quick.requests if r.mode == "pinned")
+    assert sent == pytest.approx([i * 9.5 / 4 for i in range(8)])
+
+
 def test_span_ids_are_unique_and_match_the_request_id_header(traffic, golden):
     plan = night_schedule(traffic, golden, ["r1", "r2"], golden_rounds=2, burst=BurstOptions())
     ids = [r.span_id for r in plan.requests]
