@@ -24,6 +24,8 @@ series stays continuous from night to night. The run id is a label of
     cluster_eval_replay_schedule_lag_p99_seconds   p99 of sent - intended
     cluster_eval_telemetry_gap_share               share of the replay's bins without a sample
     cluster_eval_replica_id_share                  pinned requests whose replica named itself
+    cluster_eval_host_foreign_cpu_share            the host's CPU other work took during the
+                                                   replay (a cluster on the flow's host only)
 
 A value the warehouse holds as null (a bucket without a reference, no telemetry
 window) is left out rather than written as NaN. docs/exports.md has the meaning of
@@ -94,6 +96,8 @@ METRICS: dict[str, str] = {
                                         "sample (0-1).",
     "cluster_eval_replica_id_share": "Share of successful pinned requests whose replica "
                                      "named itself (0-1).",
+    "cluster_eval_host_foreign_cpu_share": "Share of the host's CPU capacity other processes "
+                                           "took while the replay ran (0-1).",
 }
 
 
@@ -181,6 +185,7 @@ class RunMetrics:
     lag_p99_ms: float | None
     gap_share: float | None
     identified_share: float | None
+    foreign_cpu_share: float | None = None
 
 
 @cache
@@ -248,6 +253,7 @@ def read_run(db_path: str | Path, run_id: str) -> RunMetrics:
         spans=[(s["mode"], s["planned"], int(s["received"])) for s in spans],
         lag_p99_ms=measured["lag_p99_ms"], gap_share=measured["gap_share"],
         identified_share=measured["identified_share"],
+        foreign_cpu_share=measured["foreign_cpu_share"],
     )
 
 
@@ -334,7 +340,8 @@ class _RunCollector(Collector):
         single = (("cluster_eval_replay_schedule_lag_p99_seconds",
                    None if run.lag_p99_ms is None else run.lag_p99_ms / 1000.0),
                   ("cluster_eval_telemetry_gap_share", run.gap_share),
-                  ("cluster_eval_replica_id_share", run.identified_share))
+                  ("cluster_eval_replica_id_share", run.identified_share),
+                  ("cluster_eval_host_foreign_cpu_share", run.foreign_cpu_share))
         for name, value in single:
             if value is not None:
                 family = self._gauge(name)

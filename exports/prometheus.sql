@@ -91,9 +91,11 @@ FULL OUTER JOIN received AS r USING (mode)
 ORDER BY 1;
 
 -- name: measurement
--- Replay fidelity, the rest: schedule lag, telemetry gaps, replica ids named.
-SELECT max(lag_p99_ms)       FILTER (WHERE item = 'schedule_lag') AS lag_p99_ms,
-       max(gap_share)        FILTER (WHERE item = 'telemetry')    AS gap_share,
-       max(identified_share) FILTER (WHERE item = 'replica_ids')  AS identified_share
+-- Replay fidelity, the rest: schedule lag, telemetry gaps, replica ids named, and the
+-- share of the host's CPU other work took (only when the cluster ran on the flow's host).
+SELECT max(lag_p99_ms)        FILTER (WHERE item = 'schedule_lag') AS lag_p99_ms,
+       max(gap_share)         FILTER (WHERE item = 'telemetry')    AS gap_share,
+       max(identified_share)  FILTER (WHERE item = 'replica_ids')  AS identified_share,
+       max(foreign_cpu_share) FILTER (WHERE item = 'host_cpu')     AS foreign_cpu_share
 FROM check_measurement
 WHERE run_id = $run_id;

@@ -68,8 +68,11 @@ def judged_nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, JudgedN
 
     folder = tmp_path_factory.mktemp("judged-nights")
     lost = {"planned": {"pinned": 48, "replay": 50}, "golden_rounds": 2, "replicas": 2}
+    quiet_host = {"planned": {"pinned": 48, "replay": 40}, "golden_rounds": 2, "replicas": 2,
+                  "host": {"window_s": 62.0, "cpus": 2, "busy_share": 0.9, "ours_share": 0.87,
+                           "foreign_share": 0.03}}
     plans = {
-        "pass": (night(folder, "night-pass", 1, seed=1), {}),
+        "pass": (night(folder, "night-pass", 1, seed=1, plan=quiet_host), {}),
         "fail": (night(folder, "night-fail", 2, error_every=2), {}),
         "invalid": (night(folder, "night-invalid", 3, plan=lost), {}),
         "thin": (night(folder, "night-thin", 4, seed=4), {"fail_on_insufficient": True}),

@@ -131,6 +131,9 @@ def test_replay_fidelity_counts_planned_against_received(judged_nights):
     assert value(healthy, "cluster_eval_replay_schedule_lag_p99_seconds") == 0.0
     assert value(healthy, "cluster_eval_telemetry_gap_share") == 0.0
     assert value(healthy, "cluster_eval_replica_id_share") == 1.0
+    assert value(healthy, "cluster_eval_host_foreign_cpu_share") == 0.03
+    # a night with no host measurement (a remote cluster) leaves the series out
+    assert "cluster_eval_host_foreign_cpu_share" not in {name for name, _ in invalid}
 
 
 def test_run_identity_time_and_duration(judged_nights):
