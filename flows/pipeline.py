@@ -267,14 +267,19 @@ def run_baseline(
 
 def golden_round_s(baseline: Path) -> float:
     """Seconds one idle replica needed for the golden set, one request at a time: the
-    baseline's latencies summed (a timed-out request counts its timeout). The night
-    paces each pinned golden round over at least this long (``flows/plan.py``)."""
+    baseline's mean answered latency times its requests (0 when none was answered or
+    there is no baseline). The night paces each pinned golden round over at least this
+    long (``flows/plan.py``). Timed-out requests do not stretch it: a cluster that
+    answers nothing would otherwise pace a round at the timeout per request."""
     from traffic.spans import read_spans
 
     if not baseline.exists():
         return 0.0
-    latencies = read_spans(baseline).column("latency_ms").to_pylist()
-    return sum(v for v in latencies if v is not None) / 1000.0
+    spans = read_spans(baseline).select(["status", "latency_ms"]).to_pylist()
+    answered = [s["latency_ms"] for s in spans if s["status"] == "ok"]
+    if not answered:
+        return 0.0
+    return sum(answered) / len(answered) * len(spans) / 1000.0
 
 
 @dataclass

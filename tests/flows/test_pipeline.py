@@ -12,6 +12,7 @@ from cluster_eval.settings import PROJECT_ROOT, Settings
 from flows import pipeline
 from flows.errors import ConfigurationError, InfrastructureFailure
 from traffic.builders import GOLDEN_PATH
+from traffic.spans import Span, write_spans
 
 SMALL_SPEC = Path(__file__).parent / "data" / "e2e-small.yaml"
 
@@ -44,6 +45,26 @@ def test_baseline_sends_the_golden_set_one_at_a_time_to_one_replica(fake_openai,
     assert pipeline.golden_round_s(out) == pytest.approx(
         sum(s["latency_ms"] for s in spans) / 1000.0)
     assert pipeline.golden_round_s(tmp_path / "no-baseline.parquet") == 0.0
+
+
+def _baseline_spans(path, outcomes):
+    spans = [Span(span_id=f"b{i}", request_id=f"g{i}", mode="baseline", tenant_id="golden",
+                  endpoint="/v1/chat/completions", intended_at=0.0, sent_at=0.0,
+                  schedule_lag_ms=0.0, latency_ms=latency_ms, status=status, request_body="{}")
+             for i, (status, latency_ms) in enumerate(outcomes)]
+    return write_spans(spans, path)
+
+
+def test_a_golden_round_lasts_as_long_as_the_baseline_took_to_answer(tmp_path):
+    answered = _baseline_spans(tmp_path / "a.parquet", [("ok", 2000.0), ("ok", 4000.0)])
+    assert pipeline.golden_round_s(answered) == pytest.approx(6.0)
+    # a timed-out request counts the answered mean, never its timeout: a cluster that
+    # answers nothing must not pace its probes at 120 s a request
+    timed_out = _baseline_spans(tmp_path / "t.parquet",
+                                [("ok", 2000.0), ("ok", 4000.0), ("timeout", 120_000.0)])
+    assert pipeline.golden_round_s(timed_out) == pytest.approx(9.0)
+    nothing = _baseline_spans(tmp_path / "n.parquet", [("timeout", 120_000.0)])
+    assert pipeline.golden_round_s(nothing) == 0.0
 
 
 def test_a_dead_endpoint_is_an_infrastructure_failure(tmp_path):
