@@ -276,7 +276,7 @@ def golden_round_s(baseline: Path) -> float:
     if not baseline.exists():
         return 0.0
     spans = read_spans(baseline).select(["status", "latency_ms"]).to_pylist()
-    answered = [s["latency_ms"] for s in spans if s["status"] == "ok"]
+    answered = [float(s["latency_ms"]) for s in spans if s["status"] == "ok"]
     if not answered:
         return 0.0
     return sum(answered) / len(answered) * len(spans) / 1000.0
