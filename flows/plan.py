@@ -7,12 +7,15 @@ sampler watches one continuous stretch of cluster life:
 * the golden set pinned to every replica, ``golden_rounds`` times, the rounds spread
   over the traffic window so each replica is compared under the same load
   (``replica_skew`` needs ``min_samples`` spans per replica: 16 golden records × 2
-  rounds = 32). Within a round the records are paced evenly, never faster than one
-  replica served the set alone in the baseline (``golden_round_s``): the probes add
-  about one request at a time to each replica, and the night's bursts stay the
-  traffic's own. Sent at the records' own 0.5 s steps, one round put 16 requests on
-  each replica of the 2-core stack in 8 s; they queued past a 60 s timeout and a
-  healthy night failed its SLOs on its own probes;
+  rounds = 32). Within a round the records are paced evenly, and a round lasts at
+  least twice what one idle replica needed for the set sent one at a time in the
+  baseline (``golden_round_s`` / :data:`GOLDEN_DUTY`): the probes keep a replica busy
+  half the time at most, so the night's load and bursts stay the traffic's own.
+  Sent at the records' own 0.5 s steps, one round put 16 requests on each replica of
+  the 2-core stack in 8 s; on a slow host they queued past a 60 s timeout and a
+  healthy night failed its SLOs on its own probes. Paced at the baseline's full speed,
+  they kept the replicas busy all night there (10 s a golden answer): no span of the
+  healthy scenario saw an idle cluster, and ``autoscaling_lag`` had no reference;
 * a tenant burst after the traffic: a small tenant at a steady rate while a big
   tenant bursts long prefills (``tenant_fairness``).
 
@@ -50,6 +53,7 @@ __all__ = [
 ]
 
 GAP_S = 2.0  # quiet seconds between the traffic and the burst
+GOLDEN_DUTY = 0.5  # the most of one replica's time the pinned golden probes may take
 
 
 class BurstOptions(BurstShape):
@@ -120,8 +124,9 @@ def night_schedule(
 ) -> NightPlan:
     """Traffic at ``speedup``, paced pinned golden rounds over its window, then the burst.
 
-    ``golden_round_s``: the least time one golden round may take, the seconds one idle
-    replica needed for the golden set sent one at a time (0: the window alone paces)."""
+    ``golden_round_s``: the seconds one idle replica needed for the golden set sent one
+    at a time (the baseline); a round lasts at least that ÷ :data:`GOLDEN_DUTY`
+    (0: the window alone paces)."""
     notes: list[str] = []
     replay = [relabel(r, offset_s=r.offset_s / speedup) for r in build_replay(traffic)]
     window = replay[-1].offset_s if replay else 0.0
@@ -129,7 +134,8 @@ def night_schedule(
     pinned: list[ScheduledRequest] = []
     if golden and replicas and golden_rounds > 0:
         once = build_pinned(golden, replicas)
-        step = max(window / golden_rounds, golden_round_s, once[-1].offset_s + 1.0)
+        step = max(window / golden_rounds, golden_round_s / GOLDEN_DUTY,
+                   once[-1].offset_s + 1.0)
         pace = step / len(golden)  # the copies of one record to every replica go together
         order = {r.request_id: i for i, r in enumerate(golden)}
         pinned = [

