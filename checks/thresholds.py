@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from checks.errors import ThresholdsError
 from checks.rubrics.llm_judge import JudgeConfig
@@ -69,7 +69,14 @@ class TrafficPatternDrift(_Section):
 
 
 class TenantFairness(_Section):
-    max_p99_latency_ratio: float = Field(default=1.5, gt=0)
+    max_tail_latency_ratio: float = Field(
+        default=1.5, gt=0,
+        # the name it had while the tail was always the p99
+        validation_alias=AliasChoices("max_tail_latency_ratio", "max_p99_latency_ratio"),
+        description="Allowed tenant tail latency over the other tenants' median tail.")
+    tail_spans: int = Field(
+        default=5, ge=1,
+        description="Fewest spans beyond the latency quantile (p75/p90/p95/p99) judged.")
     max_tail_drop: float = Field(default=0.05, ge=0, le=1)
 
 

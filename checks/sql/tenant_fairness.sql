@@ -1,11 +1,26 @@
 -- tenant_fairness: does any tenant get a worse cluster than the others?
--- Per tenant: p99 latency, tail quality (p05) and error/timeout rate against the OTHER
--- tenants — the median, over the other tenants with enough spans, of their p99
--- latency, p05 quality and error rate. Not against the run aggregate: once a starved tenant sends more than 1 %
--- of the traffic, the aggregate p99 is made of that tenant's own slow requests and
--- the ratio stays near 1 however badly it is treated; the same holds for its share of
--- the night's timeouts. With no other sufficient
--- tenant (a one-tenant night) the reference is the run aggregate.
+-- Per tenant: tail latency, tail quality (p05) and error/timeout rate against the OTHER
+-- tenants — the median, over the other tenants with enough spans, of their tail
+-- latency, p05 quality and error rate. Not against the run aggregate: once a starved
+-- tenant sends more than 1 % of the traffic, the aggregate p99 is made of that tenant's
+-- own slow requests and the ratio stays near 1 however badly it is treated; the same
+-- holds for its share of the night's timeouts. With no other sufficient tenant (a
+-- one-tenant night) the reference is the run aggregate.
+-- The latency tail is the highest of p75, p90, p95 and p99 with at least $tail_spans
+-- spans beyond it in the smallest tenant compared (defaults: p99 from 500 spans, p95
+-- from 100, p90 from 50, p75 below). A p99 of 28 spans is the slowest request, and one
+-- slow answer is not a starved tenant: the drifted-replica scenario sent 27 of a
+-- tenant's 28 requests to its fast replica and one to the healthy one, whose 13 s made
+-- the tenant's "p99" 3.3x the other tenant's. Every tenant of a night is judged at the
+-- same level, against the same level of the others.
+-- A tail ratio over a few dozen spans still moves with routing luck: on a drifted-replica
+-- night (one replica answering in 1 s, the other in 11 s) a tenant that drew 12 of its
+-- 30 requests on the slow replica had a p75 3.0x the other tenant's, which drew 9 of 28.
+-- So the ratio is judged only for a tenant measurably slower than the others as a whole:
+-- a Mann-Whitney rank test of its latencies against every other tenant's
+-- (`slower_z` >= significance_z; `p_slower` is the chance one of its requests is
+-- slower than another tenant's, 0.5 when treated alike). That drifted night: p_slower
+-- 0.53, z 0.3; a starved tenant waits on most requests, not on a lucky few.
 -- Production-shaped traffic only (replay and tenant bursts).
 INSERT INTO check_tenant_fairness BY NAME
 WITH labelled AS MATERIALIZED (
@@ -23,18 +38,66 @@ per_tenant AS MATERIALIZED (
     FROM compare_buckets('labelled', $min_samples, []::VARCHAR[], []::VARCHAR[],
                          $significance_z)
 ),
+tail_level AS (
+    -- one level for the night, from the smallest tenant compared (a one-tenant night:
+    -- every span); decimal levels, so (1 - 0.90) * 50 is 5 exactly
+    SELECT q, list_position([0.75, 0.90, 0.95, 0.99], q) AS i
+    FROM (
+        SELECT coalesce(max(level), 0.75) AS q
+        FROM unnest([0.75, 0.90, 0.95, 0.99]) AS l(level)
+        WHERE (1 - level) * (SELECT coalesce(min(n) FILTER (WHERE NOT insufficient), sum(n))
+                             FROM per_tenant) >= $tail_spans
+    )
+),
+latency_tails AS (
+    -- every level at once: quantile_cont takes constant levels only
+    SELECT bucket, quantile_cont(latency_ms, [0.75, 0.90, 0.95, 0.99]) AS latency_at
+    FROM labelled
+    GROUP BY bucket
+),
+latency_ranks AS (
+    -- every span's latency rank in the night, tied latencies sharing their mean rank
+    SELECT bucket,
+           rank() OVER (ORDER BY latency_ms)
+               + (count(*) OVER (PARTITION BY latency_ms) - 1) / 2.0 AS r
+    FROM labelled
+    WHERE latency_ms IS NOT NULL
+),
+rank_sums AS (
+    SELECT bucket, count(*) AS n1, (SELECT count(*) FROM latency_ranks) - count(*) AS n2,
+           sum(r) - count(*) * (count(*) + 1) / 2.0 AS u   -- Mann-Whitney U
+    FROM latency_ranks
+    GROUP BY bucket
+),
+rank_test AS (
+    -- U's normal approximation (no tie correction: ties only widen it, toward no alarm)
+    SELECT bucket,
+           u / nullif(n1 * n2, 0) AS p_slower,
+           (u - n1 * n2 / 2.0) / nullif(sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0), 0) AS slower_z
+    FROM rank_sums
+),
+tenants AS (
+    SELECT p.*, t.latency_at[l.i] AS tail_latency_ms, r.p_slower, r.slower_z
+    FROM per_tenant AS p
+    JOIN latency_tails AS t USING (bucket)
+    LEFT JOIN rank_test AS r USING (bucket)
+    CROSS JOIN tail_level AS l
+),
 overall AS (
-    SELECT quantile_cont(latency_ms, 0.99) AS p99_latency_ms FROM labelled
+    SELECT quantile_cont(latency_ms, 0.99) AS p99_latency_ms,
+           quantile_cont(latency_ms, [0.75, 0.90, 0.95, 0.99]) AS latency_at
+    FROM labelled
 ),
 other_tenants AS (
     SELECT t.bucket,
            count(o.bucket)           AS n_other_tenants,
            median(o.p99_latency_ms)  AS p99_latency_ms,
+           median(o.tail_latency_ms) AS tail_latency_ms,
            median(o.p05_quality)     AS p05_quality,
            median(o.error_rate)      AS error_rate,
            sum(o.n)                  AS n
-    FROM per_tenant AS t
-    LEFT JOIN per_tenant AS o ON o.bucket <> t.bucket AND NOT o.insufficient
+    FROM tenants AS t
+    LEFT JOIN tenants AS o ON o.bucket <> t.bucket AND NOT o.insufficient
     GROUP BY t.bucket
 )
 SELECT $run_id AS run_id,
@@ -55,7 +118,14 @@ SELECT $run_id AS run_id,
        ),
        coalesce(k.p99_latency_ms, o.p99_latency_ms) AS ref_p99_latency_ms,
        c.p99_latency_ms / nullif(coalesce(k.p99_latency_ms, o.p99_latency_ms), 0)
-           AS p99_latency_ratio
-FROM per_tenant AS c
+           AS p99_latency_ratio,
+       l.q AS tail_latency_q,
+       coalesce(k.tail_latency_ms, o.latency_at[l.i]) AS ref_tail_latency_ms,
+       c.tail_latency_ms / nullif(coalesce(k.tail_latency_ms, o.latency_at[l.i]), 0)
+           AS tail_latency_ratio,
+       -- a one-tenant night has no one to rank against: its ratio (about 1) is judged
+       coalesce(c.slower_z >= $significance_z, true) AS measurably_slower
+FROM tenants AS c
 JOIN other_tenants AS k USING (bucket)
-CROSS JOIN overall AS o;
+CROSS JOIN overall AS o
+CROSS JOIN tail_level AS l;

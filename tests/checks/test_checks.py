@@ -322,8 +322,8 @@ def test_tenant_fairness_sees_a_starved_tenant_that_fills_the_aggregate_tail(run
     for _ in range(20):
         run_builder.span(0.9, tenant="small", latency_ms=5000)
     got = rows(run_builder.load(), "tenant_fairness")
-    assert got["small"]["p99_latency_ratio"] == pytest.approx(5.0)
-    assert got["big"]["p99_latency_ratio"] == pytest.approx(0.2)
+    assert got["small"]["tail_latency_ratio"] == pytest.approx(5.0)
+    assert got["big"]["tail_latency_ratio"] == pytest.approx(0.2)
 
 
 def test_one_tenant_is_judged_against_the_aggregate(run_builder):
@@ -332,6 +332,84 @@ def test_one_tenant_is_judged_against_the_aggregate(run_builder):
     got = rows(run_builder.load(), "tenant_fairness")
     assert got["acme"]["reference"] == "aggregate"
     assert got["acme"]["p99_latency_ratio"] == pytest.approx(1.0)
+    assert got["acme"]["tail_latency_ratio"] == pytest.approx(1.0)
+
+
+def tenant_night(run_builder, spans_per_tenant: int, slow_ms: float = 100.0):
+    """Two tenants served alike (latencies 100..), but for one slow answer to globex."""
+    for i in range(spans_per_tenant):
+        run_builder.span(0.9, tenant="acme", latency_ms=100 + i)
+        last = i == spans_per_tenant - 1
+        run_builder.span(0.9, tenant="globex", latency_ms=slow_ms if last else 100 + i)
+    return rows(run_builder.load(), "tenant_fairness")
+
+
+@pytest.mark.parametrize(("spans_per_tenant", "level"),
+                         [(20, 0.75), (49, 0.75), (50, 0.90), (99, 0.90), (100, 0.95),
+                          (499, 0.95), (500, 0.99)])
+def test_the_latency_tail_is_the_highest_with_five_spans_beyond_it(
+        run_builder, spans_per_tenant, level):
+    got = tenant_night(run_builder, spans_per_tenant)
+    assert [row["tail_latency_q"] for row in got.values()] == [pytest.approx(level)] * 2
+
+
+def test_one_slow_answer_is_not_a_starved_tenant(run_builder):
+    # the drifted-replica scenario: 28 spans a tenant, one 13 s answer on the healthy
+    # replica, the rest fast; its p99 is that answer, its p75 is the tenant's service
+    got = tenant_night(run_builder, 28, slow_ms=13_000)
+    assert got["globex"]["p99_latency_ratio"] > 2.5
+    assert got["globex"]["tail_latency_q"] == pytest.approx(0.75)
+    assert got["globex"]["tail_latency_ratio"] == pytest.approx(1.0)
+
+
+def test_a_starved_small_tenant_shows_at_the_tail_its_sample_supports(run_builder):
+    # a third of small's 28 requests wait 5x longer; the rest are served like big's
+    for i in range(100):
+        run_builder.span(0.9, tenant="big", latency_ms=1000 + i)
+    for i in range(28):
+        run_builder.span(0.9, tenant="small",
+                         latency_ms=5000 if i % 3 == 0 else 1000 + (i * 37) % 100)
+    got = rows(run_builder.load(), "tenant_fairness")
+    assert got["small"]["tail_latency_q"] == pytest.approx(0.75)
+    assert got["small"]["tail_latency_ratio"] > 4
+    assert got["small"]["p_slower"] > 0.6
+    assert got["small"]["measurably_slower"]
+    assert not got["big"]["measurably_slower"]
+
+
+def routing_luck_night(run_builder):
+    """One replica answers in ~1 s, the other in ~11 s (a drifted-replica night); acme
+    drew 12 of its 30 requests on the slow one, globex 6 of its 28."""
+    for tenant, n, slow in (("acme", 30, 12), ("globex", 28, 6)):
+        for i in range(n):
+            at_slow = i < slow
+            run_builder.span(0.9, tenant=tenant,
+                             latency_ms=(11_000 if at_slow else 1_000) + 50 * (i % 10))
+    return run_builder.load()
+
+
+def test_routing_luck_on_a_small_night_is_not_a_starved_tenant(run_builder):
+    got = rows(routing_luck_night(run_builder), "tenant_fairness")
+    # acme's p75 sits among the slow replica's answers, globex's among the fast ones'
+    assert got["acme"]["tail_latency_ratio"] > 2.5
+    # but its requests are slower than globex's not much more than half the time
+    assert got["acme"]["p_slower"] == pytest.approx(0.6, abs=0.05)
+    assert not got["acme"]["measurably_slower"]
+
+
+def test_the_tail_level_follows_the_smallest_tenant_compared(run_builder):
+    # a thin tenant (insufficient) does not lower the level; the smallest compared does
+    for i in range(600):
+        run_builder.span(0.9, tenant="big", latency_ms=100 + i)
+    for i in range(60):
+        run_builder.span(0.9, tenant="mid", latency_ms=100 + i)
+    for _ in range(3):
+        run_builder.span(0.9, tenant="thin", latency_ms=100)
+    got = rows(run_builder.load(), "tenant_fairness")
+    assert got["thin"]["insufficient"]
+    assert [row["tail_latency_q"] for row in got.values()] == [pytest.approx(0.90)] * 3
+    assert got["mid"]["ref_tail_latency_ms"] == pytest.approx(
+        got["big"]["tail_latency_ms"])
 
 
 def test_rerunning_checks_replaces_rows(run_builder):

@@ -211,3 +211,22 @@ def test_evicted_shared_contexts_fail_the_kv_check_while_answers_hold(run_builde
     thresholds = Thresholds(min_samples=5)
     thresholds.kv_cache_eviction.max_evicted_share = 0.7
     assert evaluate(run_builder.tmp_path / "w.duckdb", thresholds).passed
+
+
+def test_a_tenant_tail_ratio_from_routing_luck_does_not_fail_the_gate(run_builder):
+    from tests.checks.test_checks import routing_luck_night
+
+    result = evaluate(routing_luck_night(run_builder), Thresholds(min_samples=5))
+    assert not [b for b in result.breaches if b.check == "tenant_fairness"], result.message
+
+
+def test_a_tenant_slower_on_most_requests_fails_the_gate_naming_the_level(run_builder):
+    for i in range(30):
+        run_builder.span(0.9, tenant="big", latency_ms=1_000 + 10 * i)
+        run_builder.span(0.9, tenant="small", latency_ms=4_000 + 10 * i)
+    result = evaluate(run_builder.load(), Thresholds(min_samples=5))
+    (breach,) = [b for b in result.breaches if b.check == "tenant_fairness"]
+    assert breach.bucket == "small" and breach.metric == "tail_latency_ratio"
+    assert ("tenant_fairness: tenant 'small' p75 latency 4218 ms is 3.46x the other "
+            "tenants' median p75 1218 ms (allowed 1.50x, n=30; slower than another "
+            "tenant's request 100% of the time)") in result.message

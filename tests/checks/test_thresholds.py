@@ -29,14 +29,21 @@ def test_an_overlay_deep_merges_over_the_file_it_extends(tmp_path):
                   "tenant_fairness:\n  max_tail_drop: 0.1\n")
     overlay = _write(tmp_path / "over" / "t.yaml",
                      "extends: ../base/limits.yaml\nslo:\n  min_goodput: 0.95\n"
-                     "tenant_fairness:\n  max_p99_latency_ratio: 3\n")
+                     "tenant_fairness:\n  max_tail_latency_ratio: 3\n")
     merged = load_thresholds(overlay)
     assert merged.min_samples == 30                      # from the base
     assert merged.slo.modes == ["replay"]                # a sibling key kept
     assert merged.slo.min_goodput == 0.95                # the overlay wins
     assert (merged.tenant_fairness.max_tail_drop,
-            merged.tenant_fairness.max_p99_latency_ratio) == (0.1, 3)
+            merged.tenant_fairness.max_tail_latency_ratio) == (0.1, 3)
     assert load_thresholds(base).slo.min_goodput == 0.8
+
+
+def test_the_tenant_latency_limit_keeps_its_earlier_name(tmp_path):
+    # max_p99_latency_ratio, from when the judged tail was always the p99
+    old = load_thresholds(_write(tmp_path / "t.yaml",
+                                 "tenant_fairness:\n  max_p99_latency_ratio: 3\n"))
+    assert old.tenant_fairness.max_tail_latency_ratio == 3
 
 
 def test_an_overlay_can_extend_the_shipped_file(tmp_path):

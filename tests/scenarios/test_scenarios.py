@@ -89,7 +89,7 @@ def test_verdicts_come_from_the_gates_rows_worst_breach_first(tmp_path):
             ("replica_skew", "b", "delta_mean", -0.30, -0.02, False),
             ("autoscaling_lag", "idle", "delta_mean", 0.0, -0.05, True),
             ("autoscaling_lag", "warm", "delta_mean", -0.03, -0.05, True),
-            ("tenant_fairness", "small", "p99_latency_ratio", 2.4, 1.5, False),
+            ("tenant_fairness", "small", "tail_latency_ratio", 2.4, 1.5, False),
             ("tenant_fairness", "small", "delta_p05", -0.5, -0.05, False),
             ("kv_cache_eviction", "high", "sufficient_samples", 3, 20, False),
         ])
@@ -182,7 +182,7 @@ def test_scenario_thresholds_are_an_overlay_of_only_the_keys_that_differ():
 
     changed = dict(leaves(overlay))
     assert changed == {("traffic_pattern_drift", "window_s"): 15,
-                       ("tenant_fairness", "max_p99_latency_ratio"): 2.5}
+                       ("tenant_fairness", "max_tail_latency_ratio"): 2.5}
     assert all(at(base, path) != value for path, value in changed.items())
 
     # the merged file validates, and is checks/thresholds.yaml with those two keys changed
