@@ -209,7 +209,23 @@ def pandas_checks(spans: pd.DataFrame, scores: pd.DataFrame, telemetry: pd.DataF
 
     tenants = replayed.assign(bucket=replayed["tenant_id"])
     fair = _compare(tenants, min_n, None)
-    fair["p99_latency_ratio"] = fair["p99_latency_ms"] / replayed["latency_ms"].quantile(0.99)
+    # the tail level the smallest sufficient tenant supports, against the median of the
+    # other sufficient tenants, judged where a rank test says the tenant is slower
+    levels = [0.75, 0.90, 0.95, 0.99]
+    smallest = fair.loc[~fair["insufficient"], "n"].min()
+    q = max([lv for lv in levels if (1 - lv) * smallest >= t.tenant_fairness.tail_spans],
+            default=0.75)
+    fair["tail_latency_ms"] = tenants.groupby("bucket")["latency_ms"].quantile(q)
+    ok_tails = fair.loc[~fair["insufficient"], "tail_latency_ms"]
+    fair["ref_tail_latency_ms"] = [ok_tails.drop(b, errors="ignore").median()
+                                   for b in fair.index]
+    fair["tail_latency_ratio"] = fair["tail_latency_ms"] / fair["ref_tail_latency_ms"]
+    ranks = tenants["latency_ms"].rank()
+    n1 = tenants.groupby("bucket").size()
+    n2 = len(tenants) - n1
+    u = ranks.groupby(tenants["bucket"]).sum() - n1 * (n1 + 1) / 2
+    fair["p_slower"] = u / (n1 * n2)
+    fair["slower_z"] = (u - n1 * n2 / 2) / np.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
     out["tenant_fairness"] = fair
     return out
 
