@@ -104,11 +104,13 @@ def read_verdicts(db: Path, run_id: str, scenario: Scenario) -> list[Verdict]:
 
 
 def run_scenario(
-    scenario: Scenario, repetition: int, *, db: Path, out_dir: Path
+    scenario: Scenario, repetition: int, *, db: Path, out_dir: Path,
+    notification_block: str | None = None,
 ) -> ScenarioRun:
     """One scenario run: write its serve config (rank-aimed faults aimed at running
     replicas, :mod:`scenarios.targets`), run the flow, read the verdicts and check that
-    every fault reached a replica."""
+    every fault reached a replica. ``notification_block`` is told of a failed run, as
+    the nightly deployment's is."""
     from prefect.client.schemas.objects import State
 
     from flows.cluster_eval import cluster_eval
@@ -142,6 +144,7 @@ def run_scenario(
         warehouse=str(db),
         out_dir=str(workdir),
         request_timeout_s=params.request_timeout_s,
+        notification_block=notification_block,
         return_state=True,
     )
     wall = time.monotonic() - started

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,8 +28,8 @@ class Webhook:
     arrived: threading.Event = field(default_factory=threading.Event)
 
 
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
+@contextmanager
+def webhook_receiver() -> Iterator[Webhook]:
     """A real HTTP receiver on 127.0.0.1 that records every JSON body posted to it."""
     hook = Webhook(url="")
 
@@ -58,16 +59,37 @@ def webhook() -> Iterator[Webhook]:
         thread.join(timeout=5)
 
 
-@pytest.fixture
-def notification_block(prefect_server: None, webhook: Webhook) -> str:
-    """A saved CustomWebhookNotificationBlock posting {subject, body} to ``webhook``."""
+def save_notification_block(name: str, url: str) -> str:
+    """A saved CustomWebhookNotificationBlock posting {subject, body} to ``url``."""
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
-    name = "cluster-eval-test-alerts"
     CustomWebhookNotificationBlock(
-        name=name, url=webhook.url, json_data={"subject": "{{subject}}", "body": "{{body}}"},
+        name=name, url=url, json_data={"subject": "{{subject}}", "body": "{{body}}"},
     ).save(name, overwrite=True)
     return f"custom-webhook/{name}"
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    with webhook_receiver() as hook:
+        yield hook
+
+
+@pytest.fixture
+def notification_block(prefect_server: None, webhook: Webhook) -> str:
+    return save_notification_block("cluster-eval-test-alerts", webhook.url)
+
+
+@pytest.fixture(scope="module")
+def module_webhook() -> Iterator[Webhook]:
+    """One receiver for a module's nights (the e2e nights run once, in a fixture)."""
+    with webhook_receiver() as hook:
+        yield hook
+
+
+@pytest.fixture(scope="module")
+def module_notification_block(prefect_server: None, module_webhook: Webhook) -> str:
+    return save_notification_block("cluster-eval-e2e-alerts", module_webhook.url)
 
 
 @dataclass
