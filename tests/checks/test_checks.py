@@ -397,6 +397,38 @@ def test_routing_luck_on_a_small_night_is_not_a_starved_tenant(run_builder):
     assert not got["acme"]["measurably_slower"]
 
 
+def test_a_tenant_is_not_starved_for_sending_slower_kinds_of_request(run_builder):
+    # both tenants' short JSON requests are served alike; globex also sends long
+    # grounded-QA requests nobody else sends, which take 5x longer for everyone
+    short, long = {"q": "x"}, {"context": "y" * 2000}
+    for i in range(60):
+        run_builder.span(0.9, tenant="acme", latency_ms=1000 + i * 7 % 60, body=short,
+                         rubrics={"json_adherence": 0.9})
+    for i in range(30):
+        run_builder.span(0.9, tenant="globex", latency_ms=1000 + i * 11 % 60, body=short,
+                         rubrics={"json_adherence": 0.9})
+        run_builder.span(0.9, tenant="globex", latency_ms=5000 + i, body=long,
+                         rubrics={"groundedness": 0.9})
+    got = rows(run_builder.load(), "tenant_fairness")
+    assert got["globex"]["tail_latency_ratio"] > 4       # its tail is its long requests
+    assert got["globex"]["p_slower"] == pytest.approx(0.5, abs=0.1)  # like for like
+    assert not got["globex"]["measurably_slower"]
+
+
+def test_a_tenant_slower_at_the_same_kind_of_request_is_measurably_slower(run_builder):
+    short, long = {"q": "x"}, {"context": "y" * 2000}
+    for i in range(40):
+        run_builder.span(0.9, tenant="acme", latency_ms=1000 + i, body=short)
+        run_builder.span(0.9, tenant="acme", latency_ms=5000 + i, body=long)
+        run_builder.span(0.9, tenant="globex", latency_ms=3000 + i, body=short)
+    got = rows(run_builder.load(), "tenant_fairness")
+    # over the whole night globex looks faster (acme's long requests fill the tail);
+    # against acme's requests of the same kind it waits 3x longer on every one
+    assert got["globex"]["p_slower"] == pytest.approx(1.0)
+    assert got["globex"]["measurably_slower"]
+    assert not got["acme"]["measurably_slower"]
+
+
 def test_the_tail_level_follows_the_smallest_tenant_compared(run_builder):
     # a thin tenant (insufficient) does not lower the level; the smallest compared does
     for i in range(600):
