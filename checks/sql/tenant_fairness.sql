@@ -26,7 +26,11 @@
 -- the U statistics summed over strata. Over the whole night, a tenant that sends
 -- slower kinds of request ranks slower for sending them: on 8 healthy make-demo nights
 -- globex (JSON, tools and math, no short QA) was "measurably slower" on 7 (z 2.1-3.6,
--- tail ratio 0.90-1.12). A stratum no other tenant sends compares nothing.
+-- tail ratio 0.90-1.12). A stratum no other tenant sends compares nothing, so a
+-- tenant whose strata shared with others hold less than half of its spans is ranked
+-- over the whole night instead: heavy-tenant's small tenant (short requests, starved
+-- behind the big tenant's long prefills, which no other tenant sent) shared none and
+-- would never have been judged. There, mix and treatment cannot be told apart.
 -- Production-shaped traffic only (replay and tenant bursts).
 INSERT INTO check_tenant_fairness BY NAME
 WITH labelled AS MATERIALIZED (
@@ -62,12 +66,15 @@ latency_tails AS (
     GROUP BY bucket
 ),
 latency_ranks AS (
-    -- every span's latency rank among the night's spans of its stratum, tied latencies
-    -- sharing their mean rank
+    -- every span's latency rank among the night's spans of its stratum, and among all
+    -- of the night's spans, tied latencies sharing their mean rank
     SELECT bucket, stratum,
            rank() OVER (PARTITION BY stratum ORDER BY latency_ms)
                + (count(*) OVER (PARTITION BY stratum, latency_ms) - 1) / 2.0 AS r,
-           count(*) OVER (PARTITION BY stratum) AS n_stratum
+           count(*) OVER (PARTITION BY stratum) AS n_stratum,
+           rank() OVER (ORDER BY latency_ms)
+               + (count(*) OVER (PARTITION BY latency_ms) - 1) / 2.0 AS r_night,
+           count(*) OVER () AS n_night
     FROM labelled
     WHERE latency_ms IS NOT NULL
 ),
@@ -78,21 +85,42 @@ rank_sums AS (
     FROM latency_ranks
     GROUP BY bucket, stratum
 ),
+night_rank_sums AS (
+    -- per tenant: U against every other tenant's span of the night, whatever its kind
+    SELECT bucket, count(*) AS n1, any_value(n_night) - count(*) AS n2,
+           sum(r_night) - count(*) * (count(*) + 1) / 2.0 AS u
+    FROM latency_ranks
+    GROUP BY bucket
+),
 rank_test AS (
-    -- the strata's U summed, and its normal approximation (no tie correction: ties only
-    -- widen it, toward no alarm); null where the tenant shares no stratum with another
+    -- within strata: the strata's U summed, where the tenant shares strata holding at
+    -- least half of its spans with other tenants; else over the whole night (a tenant
+    -- whose requests have no counterpart can only be ranked against different ones).
+    -- Normal approximation, no tie correction (ties only widen it, toward no alarm).
     SELECT bucket,
-           sum(u) / nullif(sum(n1 * n2), 0) AS p_slower,
-           (sum(u) - sum(n1 * n2) / 2.0)
-               / nullif(sqrt(sum(n1 * n2 * (n1 + n2 + 1) / 12.0)), 0) AS slower_z
+           sum(u) AS u, sum(n1 * n2) AS nn, sum(n1 * n2 * (n1 + n2 + 1) / 12.0) AS var,
+           sum(n1) FILTER (WHERE n2 > 0) >= sum(n1) / 2.0 AS like_with_like
     FROM rank_sums
     GROUP BY bucket
+),
+rank_verdict AS (
+    SELECT t.bucket,
+           CASE WHEN t.like_with_like THEN t.u ELSE n.u END
+               / nullif(CASE WHEN t.like_with_like THEN t.nn ELSE n.n1 * n.n2 END, 0)
+               AS p_slower,
+           CASE WHEN t.like_with_like
+                THEN (t.u - t.nn / 2.0) / nullif(sqrt(t.var), 0)
+                ELSE (n.u - n.n1 * n.n2 / 2.0)
+                     / nullif(sqrt(n.n1 * n.n2 * (n.n1 + n.n2 + 1) / 12.0), 0)
+           END AS slower_z
+    FROM rank_test AS t
+    JOIN night_rank_sums AS n USING (bucket)
 ),
 tenants AS (
     SELECT p.*, t.latency_at[l.i] AS tail_latency_ms, r.p_slower, r.slower_z
     FROM per_tenant AS p
     JOIN latency_tails AS t USING (bucket)
-    LEFT JOIN rank_test AS r USING (bucket)
+    LEFT JOIN rank_verdict AS r USING (bucket)
     CROSS JOIN tail_level AS l
 ),
 overall AS (

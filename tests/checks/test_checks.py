@@ -429,6 +429,21 @@ def test_a_tenant_slower_at_the_same_kind_of_request_is_measurably_slower(run_bu
     assert not got["acme"]["measurably_slower"]
 
 
+def test_a_tenant_with_no_counterpart_requests_is_ranked_over_the_whole_night(run_builder):
+    # heavy-tenant: the big tenant sends only long prefills, the small one only short
+    # requests, which wait behind them; no stratum holds both, so like-with-like has
+    # nothing to compare and the whole night is the comparison
+    short, long = {"q": "x"}, {"context": "y" * 2000}
+    for i in range(90):
+        run_builder.span(0.9, tenant="big", latency_ms=2000 + i, body=long)
+    for i in range(30):
+        run_builder.span(0.9, tenant="small", latency_ms=9000 + i, body=short)
+    got = rows(run_builder.load(), "tenant_fairness")
+    assert got["small"]["p_slower"] == pytest.approx(1.0)
+    assert got["small"]["measurably_slower"]
+    assert got["small"]["tail_latency_ratio"] > 4
+
+
 def test_the_tail_level_follows_the_smallest_tenant_compared(run_builder):
     # a thin tenant (insufficient) does not lower the level; the smallest compared does
     for i in range(600):
