@@ -85,42 +85,41 @@ rank_sums AS (
     FROM latency_ranks
     GROUP BY bucket, stratum
 ),
-night_rank_sums AS (
-    -- per tenant: U against every other tenant's span of the night, whatever its kind
-    SELECT bucket, count(*) AS n1, any_value(n_night) - count(*) AS n2,
-           sum(r_night) - count(*) * (count(*) + 1) / 2.0 AS u
+within_strata AS (
+    -- the strata's U summed, with its mean's pairs and its variance; like with like
+    -- where the strata it shares with other tenants hold at least half of its spans
+    SELECT bucket, sum(u) AS u, sum(n1 * n2) AS pairs,
+           sum(n1 * n2 * (n1 + n2 + 1) / 12.0) AS var,
+           coalesce(sum(n1) FILTER (WHERE n2 > 0), 0) >= sum(n1) / 2.0 AS like_with_like
+    FROM rank_sums
+    GROUP BY bucket
+),
+over_the_night AS (
+    -- U against every other tenant's span of the night, whatever its kind (a tenant
+    -- whose requests have no counterpart can only be ranked against different ones)
+    SELECT bucket, sum(r_night) - count(*) * (count(*) + 1) / 2.0 AS u,
+           count(*) * (any_value(n_night) - count(*)) AS pairs,
+           count(*) * (any_value(n_night) - count(*)) * (any_value(n_night) + 1) / 12.0
+               AS var
     FROM latency_ranks
     GROUP BY bucket
 ),
 rank_test AS (
-    -- within strata: the strata's U summed, where the tenant shares strata holding at
-    -- least half of its spans with other tenants; else over the whole night (a tenant
-    -- whose requests have no counterpart can only be ranked against different ones).
-    -- Normal approximation, no tie correction (ties only widen it, toward no alarm).
-    SELECT bucket,
-           sum(u) AS u, sum(n1 * n2) AS nn, sum(n1 * n2 * (n1 + n2 + 1) / 12.0) AS var,
-           sum(n1) FILTER (WHERE n2 > 0) >= sum(n1) / 2.0 AS like_with_like
-    FROM rank_sums
-    GROUP BY bucket
-),
-rank_verdict AS (
-    SELECT t.bucket,
-           CASE WHEN t.like_with_like THEN t.u ELSE n.u END
-               / nullif(CASE WHEN t.like_with_like THEN t.nn ELSE n.n1 * n.n2 END, 0)
-               AS p_slower,
-           CASE WHEN t.like_with_like
-                THEN (t.u - t.nn / 2.0) / nullif(sqrt(t.var), 0)
-                ELSE (n.u - n.n1 * n.n2 / 2.0)
-                     / nullif(sqrt(n.n1 * n.n2 * (n.n1 + n.n2 + 1) / 12.0), 0)
-           END AS slower_z
-    FROM rank_test AS t
-    JOIN night_rank_sums AS n USING (bucket)
+    -- U's normal approximation (no tie correction: ties only widen it, toward no alarm)
+    SELECT bucket, u / nullif(pairs, 0) AS p_slower,
+           (u - pairs / 2.0) / nullif(sqrt(var), 0) AS slower_z
+    FROM (SELECT bucket, u, pairs, var FROM within_strata WHERE like_with_like
+          UNION ALL
+          SELECT n.bucket, n.u, n.pairs, n.var
+          FROM over_the_night AS n
+          JOIN within_strata AS s USING (bucket)
+          WHERE NOT s.like_with_like)
 ),
 tenants AS (
     SELECT p.*, t.latency_at[l.i] AS tail_latency_ms, r.p_slower, r.slower_z
     FROM per_tenant AS p
     JOIN latency_tails AS t USING (bucket)
-    LEFT JOIN rank_verdict AS r USING (bucket)
+    LEFT JOIN rank_test AS r USING (bucket)
     CROSS JOIN tail_level AS l
 ),
 overall AS (
