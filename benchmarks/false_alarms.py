@@ -14,7 +14,9 @@ shipped Serve config, workload, thresholds and baseline key), one after the othe
 into one warehouse, so the history baseline builds up as it does in production: the
 first ``history.nights`` passing nights establish it, the later ones are judged
 against it. On a healthy cluster every verdict but PASS is a false alarm; the script
-prints each run's verdict, what it was judged on and what breached, then the count.
+prints each run's verdict, what it was judged on and what breached, then the count,
+then per tenant how close the nights came to a tenant_fairness latency breach (its
+rank test and tail ratio).
 
 It then measures the like-with-like choice (docs/checks.md) on the same nights: the
 bucket checks' quality rules are re-run with three definitions of the quality they
@@ -83,6 +85,24 @@ def verdicts(warehouse: Path) -> list[tuple]:
             """).fetchall()
 
 
+def tenant_closest_calls(warehouse: Path) -> list[tuple]:
+    """Per sufficient tenant over the nights: the tenant rule's rank test and tail ratio
+    (how close a healthy night came to a tenant_fairness latency breach)."""
+    with opened(warehouse, read_only=True) as con:
+        return con.execute(
+            """
+            SELECT t.bucket, count(*) AS nights,
+                   min(t.p_slower), max(t.p_slower), min(t.slower_z), max(t.slower_z),
+                   count(*) FILTER (WHERE t.measurably_slower),
+                   min(t.tail_latency_ratio), max(t.tail_latency_ratio)
+            FROM check_tenant_fairness AS t
+            JOIN runs AS r USING (run_id)
+            WHERE r.verdict IS NOT NULL AND NOT t.insufficient
+            GROUP BY t.bucket
+            ORDER BY t.bucket
+            """).fetchall()
+
+
 def rejudge(warehouse: Path) -> None:
     """Checks and gate again on every judged night, oldest first, with today's code."""
     from checks.compute import run_checks
@@ -130,6 +150,10 @@ def quality_breaches(warehouse: Path, run_id: str, definition: str) -> list[str]
     return found
 
 
+def _span(lo: float | None, hi: float | None, digits: int = 2) -> str:
+    return "—" if lo is None or hi is None else f"{lo:.{digits}f} to {hi:.{digits}f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -151,6 +175,12 @@ def main() -> None:
     judged = sum(bool(h) for *_, h in rows)
     print(f"\nhealthy nights: {len(rows)}, false alarms (verdict not PASS): {alarms}, "
           f"nights judged against the history baseline: {judged}")
+    print("\n| tenant | nights | p_slower | rank z | measurably slower | tail ratio |\n"
+          "| --- | --- | --- | --- | --- | --- |")
+    for tenant, n, p_lo, p_hi, z_lo, z_hi, slower, r_lo, r_hi in tenant_closest_calls(
+            args.warehouse):
+        print(f"| {tenant} | {n} | {_span(p_lo, p_hi)} | {_span(z_lo, z_hi, 1)} | "
+              f"{slower} | {_span(r_lo, r_hi)} |")
     print("\n| quality compared | bucket-check quality breaches over these nights |")
     print("| --- | --- |")
     for name, definition in VARIANTS.items():
