@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/nightly_runs.py [--warehouse FILE] [--last N]
 
 Run `make demo` (or any nightly) first; this reads the warehouse, it sends nothing.
-Per run: wall time, spans per mode and outcome, and the rate the cluster answered at
+Per run: wall time, spans by outcome, the replayed requests' p99 latency and TTFT, and the rate the cluster answered at
 while the replay ran (ok answers ÷ time from first send to last answer).
 """
 

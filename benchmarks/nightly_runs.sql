@@ -10,6 +10,8 @@ replayed AS (
            count(*)                                   AS spans,
            count(*) FILTER (WHERE status = 'ok')      AS ok,
            count(*) FILTER (WHERE status = 'timeout') AS timeouts,
+           quantile_cont(latency_ms, 0.99) FILTER (WHERE mode = 'replay') AS replay_p99_ms,
+           quantile_cont(ttft_ms, 0.99) FILTER (WHERE mode = 'replay')    AS replay_p99_ttft_ms,
            -- first send to last answer of the production-shaped traffic
            epoch(max(sent_at + to_milliseconds(latency_ms::BIGINT)) - min(sent_at)) AS replay_s
     FROM spans
@@ -19,7 +21,7 @@ replayed AS (
 SELECT r.run_id,
        r.started_at,
        epoch(r.finished_at - r.started_at) AS wall_s,
-       p.spans, p.ok, p.timeouts,
+       p.spans, p.ok, p.timeouts, p.replay_p99_ms, p.replay_p99_ttft_ms,
        p.replay_s,
        p.ok / p.replay_s                   AS ok_per_s
 FROM recent AS r
