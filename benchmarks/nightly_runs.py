@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/nightly_runs.py [--warehouse FILE] [--last N]
 
 Run `make demo` (or any nightly) first; this reads the warehouse, it sends nothing.
-Per run: wall time, spans by outcome, the replayed requests' p99 latency and TTFT, and the rate the cluster answered at
-while the replay ran (ok answers ÷ time from first send to last answer).
+Per run: wall time, spans by outcome, the replayed requests' p99 latency and TTFT,
+and the rate the cluster answered at while the replay ran
+(ok answers ÷ time from first send to last answer).
 """
 
 from __future__ import annotations
