@@ -8,6 +8,10 @@ matrix with repetition counts (also written to <out>/matrix.md and to the
 ``scenario_results`` table). Expect ~2-4 minutes per scenario run on 2 cores; the
 KV-pressure scenario restarts the replicas twice (its cache size is an engine arg).
 
+Runs accumulate in <out>/warehouse.duckdb: new repetitions continue the numbering
+of the runs already recorded there, so a matrix can be run in pieces (one repetition
+a night, say) and ``--rejudge`` then prints the matrix of all of them.
+
 ``--rejudge`` runs no traffic: it scores, checks and gates again every scenario run
 recorded in <out>/warehouse.duckdb with the current code and each scenario's
 thresholds file, and prints the matrix from those verdicts. A check or threshold
@@ -58,6 +62,14 @@ def rejudge(db: Path) -> list[ScenarioRun]:
     return runs
 
 
+def last_repetition(db: Path) -> int:
+    """The highest repetition recorded in the warehouse (0 for a new one)."""
+    with opened(db) as con:
+        (last,) = con.execute(
+            "SELECT coalesce(max(repetition), 0) FROM scenario_results").fetchone() or (0,)
+    return int(last)
+
+
 def main() -> None:
     no_usage_reports(os.environ)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -71,11 +83,12 @@ def main() -> None:
     db = args.out / "warehouse.duckdb"
     runs = []
     started = time.monotonic()
-    repetitions = args.repetitions
+    first = last_repetition(db) + 1
+    repetitions = range(first, first + args.repetitions)
     if args.rejudge:
-        runs, repetitions = rejudge(db), 0
+        runs, repetitions = rejudge(db), range(0)
         record(db, runs)
-    for repetition in range(1, repetitions + 1):  # interleaved: drift over time hits all
+    for repetition in repetitions:  # interleaved: drift over time hits all
         for scenario in catalog(args.names or None):
             run = run_scenario(scenario, repetition, db=db, out_dir=args.out)
             record(db, [run])
