@@ -123,9 +123,32 @@ def _slo(what: str, fmt: str, side: str) -> Callable[[Row, float], str]:
         scope = "of the night" if row["scope"] == "run" else (
             "of the golden set" if row["scope"] == "golden"
             else f"for tenant '{row['bucket'].removeprefix('tenant:')}'")
+        how = _failures(row) if _SLO_METRIC[what] == "error_share" else ""
         return (f"{what} {scope} {fmt.format(row[_SLO_METRIC[what]])} is {side} the SLO "
-                f"{fmt.format(allowed)} (n={row['n']})")
+                f"{fmt.format(allowed)} (n={row['n']}{how})")
     return describe
+
+
+def _failures(row: Row) -> str:
+    """How the requests failed: ': 29 timeouts, 1 error; 24 while a replica was starting'."""
+    counts = [_count(row.get(key)) for key in ("timeouts", "errors", "failed_while_starting")]
+    if counts[0] is None or counts[1] is None:  # a row checked before migration 013
+        return ""
+    (timeouts, errors, starting) = (c or 0 for c in counts)
+    kinds = [f"{n} {noun}{'s' if n != 1 else ''}"
+             for n, noun in ((timeouts, "timeout"), (errors, "error")) if n]
+    if not kinds:
+        return ""
+    return ": " + ", ".join(kinds) + (
+        f"; {starting} of them while a replica was starting" if starting else "")
+
+
+def _count(value: Any) -> int | None:
+    """An integer count from a frame's cell (None, NaN and pd.NA are no count)."""
+    try:
+        return None if value is None or value != value else int(value)
+    except TypeError:  # pd.NA != pd.NA is NA, whose truth value is ambiguous
+        return None
 
 
 _SLO_METRIC = {"error/timeout share": "error_share", "p99 TTFT": "p99_ttft_ms",

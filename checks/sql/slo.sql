@@ -11,14 +11,25 @@
 --   golden       the pinned golden set on the cluster: its quality floor
 -- goodput = share of requests that succeeded within both per-request latency SLOs
 -- ($request_ttft_ms to the first token, $request_latency_ms to the last).
+-- The failures are counted by kind (timeouts, other errors), and those in flight while
+-- a telemetry sample saw a replica starting are counted apart: a share says that the
+-- night failed, these say how.
 INSERT INTO check_slo BY NAME
 WITH judged AS MATERIALIZED (
-    SELECT *,
-           status = 'ok'
-             AND coalesce(ttft_ms, latency_ms) <= $request_ttft_ms
-             AND latency_ms <= $request_latency_ms AS good
-    FROM span_quality
-    WHERE list_contains($modes, mode)
+    SELECT s.*,
+           s.status = 'ok'
+             AND coalesce(s.ttft_ms, s.latency_ms) <= $request_ttft_ms
+             AND s.latency_ms <= $request_latency_ms AS good,
+           s.status <> 'ok' AND EXISTS (
+               SELECT 1
+               FROM telemetry AS t
+               WHERE t.run_id = $run_id
+                 AND t.replicas_starting > 0
+                 AND t.sampled_at BETWEEN s.sent_at
+                                      AND s.sent_at + to_milliseconds(s.latency_ms::BIGINT)
+           ) AS failed_while_starting
+    FROM span_quality AS s
+    WHERE list_contains($modes, s.mode)
 ),
 scoped AS (
     SELECT 'run' AS bucket, 'run' AS scope, * FROM judged
@@ -34,6 +45,9 @@ SELECT $run_id                                              AS run_id,
        count(*)                                             AS n,
        count(*) < $min_samples                              AS insufficient,
        avg(CASE WHEN status = 'ok' THEN 0.0 ELSE 1.0 END)   AS error_share,
+       count(*) FILTER (WHERE status = 'timeout')           AS timeouts,
+       count(*) FILTER (WHERE status NOT IN ('ok', 'timeout')) AS errors,
+       count(*) FILTER (WHERE failed_while_starting)        AS failed_while_starting,
        quantile_cont(ttft_ms, 0.5)                          AS p50_ttft_ms,
        quantile_cont(latency_ms, 0.5)                       AS p50_latency_ms,
        quantile_cont(ttft_ms, 0.99)                         AS p99_ttft_ms,

@@ -124,9 +124,11 @@ class RunBuilder:
             self.scores.append((span_id, rubric, score))
         return span_id
 
-    def sample(self, at: float, *, queue_depth: float, replicas: int = 1) -> None:
+    def sample(self, at: float, *, queue_depth: float, replicas: int = 1,
+               starting: int = 0) -> None:
         self.telemetry.append({"sampled_at": self.started_at + timedelta(seconds=at),
-                               "replica_count": replicas, "queue_depth": queue_depth})
+                               "replica_count": replicas, "replicas_starting": starting,
+                               "queue_depth": queue_depth})
 
     def load(self) -> Path:
         """Load into a fresh warehouse, write scores; return the DuckDB path."""

@@ -114,7 +114,25 @@ def test_errors_on_every_replica_fail_the_error_share_not_a_replica(tmp_path):
     assert (first.check, first.metric, first.bucket) == ("slo", "error_share", "run")
     assert result.message.startswith(
         "FAIL: run n1 failed the gate: slo: error/timeout share of the night 50% is above "
-        "the SLO 5%")
+        "the SLO 5% (n=88: 44 errors)")
+
+
+def test_the_error_share_says_how_the_requests_failed(tmp_path):
+    """A replica starting mid-night (a cold start, an autoscaler replacing one): the
+    requests it should have served time out. The share is broken down by kind, and the
+    failures in flight while a telemetry sample saw a replica starting are counted."""
+    b = night(tmp_path, "n1", 1, telemetry=False)
+    for t in range(62):
+        b.sample(t, queue_depth=8, replicas=2, starting=int(20 <= t <= 30))
+    replay = [s for s in b.spans if s["mode"] == "replay"]
+    for span in replay[20:30]:  # sent at 20.5 s ... 29.5 s
+        span.update(status="timeout", latency_ms=5000.0)
+    replay[35].update(status="http_error")  # one 5xx, after the replica came up
+    result = judge(tmp_path, b)
+    assert result.verdict is Verdict.FAIL
+    assert ("slo: error/timeout share of the night 12% is above the SLO 5% "
+            "(n=88: 10 timeouts, 1 error; 10 of them while a replica was starting)"
+            in result.message)
 
 
 # --- INVALID: the measurement cannot be trusted ---------------------------------------
