@@ -22,8 +22,12 @@
 -- slower than another tenant's, 0.5 when treated alike). That drifted night: p_slower
 -- 0.53, z 0.3; a starved tenant waits on most requests, not on a lucky few.
 -- The ranks compare like with like: each request only with the other tenants' requests
--- of its stratum (request class within a request-size quartile, _span_quality.sql),
--- the U statistics summed over strata. Over the whole night, a tenant that sends
+-- of its stratum (request class within a request-size quartile, _span_quality.sql) on
+-- the same replica, the U statistics summed over strata. Across replicas a tenant
+-- ranks slower for the replica it drew: on a drifted-replica night (one replica
+-- answering 3 tokens in 0.3 s) acme drew 18 of 30 requests on the healthy replica and
+-- globex 11 of 28, and acme was "measurably slower" (z 2.1, p75 ratio 3.5); per
+-- replica, z 1.2. Over the whole night, a tenant that sends
 -- slower kinds of request ranks slower for sending them: on 8 healthy make-demo nights
 -- globex (JSON, tools and math, no short QA) was "measurably slower" on 7 (z 2.1-3.6,
 -- tail ratio 0.90-1.12). A stratum no other tenant sends compares nothing, so a
@@ -66,8 +70,9 @@ latency_tails AS (
     GROUP BY bucket
 ),
 latency_ranks AS (
-    -- every span's latency rank among the night's spans of its stratum, and among all
-    -- of the night's spans, tied latencies sharing their mean rank
+    -- every span's latency rank among the night's spans of its stratum on its replica
+    -- (a failure that never named its replica: '?'), and among all of the night's
+    -- spans, tied latencies sharing their mean rank
     SELECT bucket, stratum,
            rank() OVER (PARTITION BY stratum ORDER BY latency_ms)
                + (count(*) OVER (PARTITION BY stratum, latency_ms) - 1) / 2.0 AS r,
@@ -75,8 +80,10 @@ latency_ranks AS (
            rank() OVER (ORDER BY latency_ms)
                + (count(*) OVER (PARTITION BY latency_ms) - 1) / 2.0 AS r_night,
            count(*) OVER () AS n_night
-    FROM labelled
-    WHERE latency_ms IS NOT NULL
+    FROM (SELECT bucket, latency_ms,
+                 stratum || ' @ ' || coalesce(replica_id, '?') AS stratum
+          FROM labelled
+          WHERE latency_ms IS NOT NULL)
 ),
 rank_sums AS (
     -- per tenant and stratum: Mann-Whitney U of its spans against the other tenants'

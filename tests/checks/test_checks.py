@@ -429,6 +429,21 @@ def test_a_tenant_slower_at_the_same_kind_of_request_is_measurably_slower(run_bu
     assert not got["acme"]["measurably_slower"]
 
 
+def test_a_tenant_is_not_starved_for_the_replica_its_requests_drew(run_builder):
+    # drifted-replica: one replica answers in 0.3 s (truncated), the other in 3 s; acme
+    # drew 18 of its 30 requests on the slow replica, globex 5 of 28. On each replica
+    # both are served alike, so acme is not measurably slower, whatever its tail ratio
+    for tenant, on_slow, n in (("acme", 18, 30), ("globex", 5, 28)):
+        for i in range(n):
+            slow = i < on_slow
+            run_builder.span(0.9, tenant=tenant, replica="healthy" if slow else "drifted",
+                             latency_ms=(3000 if slow else 300) + i * 37 % 200)
+    got = rows(run_builder.load(), "tenant_fairness")
+    assert got["acme"]["tail_latency_ratio"] > 1.5     # its p75 is the slow replica's
+    assert got["acme"]["p_slower"] == pytest.approx(0.5, abs=0.1)  # replica by replica
+    assert not got["acme"]["measurably_slower"]
+
+
 def test_a_tenant_with_no_counterpart_requests_is_ranked_over_the_whole_night(run_builder):
     # heavy-tenant: the big tenant sends only long prefills, the small one only short
     # requests, which wait behind them; no stratum holds both, so like-with-like has
