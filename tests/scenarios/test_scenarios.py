@@ -181,11 +181,12 @@ def test_scenario_thresholds_are_an_overlay_of_only_the_keys_that_differ():
         return tree
 
     changed = dict(leaves(overlay))
-    assert changed == {("traffic_pattern_drift", "window_s"): 15,
-                       ("tenant_fairness", "max_tail_latency_ratio"): 2.5}
+    # the tenant tail ratio is the shipped one: judged only for a measurably slower
+    # tenant, a looser limit let the starved tenant of heavy-tenant pass (1.95x)
+    assert changed == {("traffic_pattern_drift", "window_s"): 15}
     assert all(at(base, path) != value for path, value in changed.items())
 
-    # the merged file validates, and is checks/thresholds.yaml with those two keys changed
+    # the merged file validates, and is checks/thresholds.yaml with that key changed
     merged = load_thresholds(overlay_path).model_dump()
     shipped = load_thresholds().model_dump()
     for path, value in changed.items():
