@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from checks.thresholds import Thresholds
 
 Row = Mapping[str, Any]
@@ -130,25 +132,19 @@ def _slo(what: str, fmt: str, side: str) -> Callable[[Row, float], str]:
 
 
 def _failures(row: Row) -> str:
-    """How the requests failed: ': 29 timeouts, 1 error; 24 while a replica was starting'."""
-    counts = [_count(row.get(key)) for key in ("timeouts", "errors", "failed_while_starting")]
-    if counts[0] is None or counts[1] is None:  # a row checked before migration 013
+    """How the requests failed: ': 29 timeouts, 1 error; 24 of them while a replica was
+    starting'; nothing for a row checked before migration 013."""
+    timeouts, errors, starting = (row.get(key) for key in
+                                  ("timeouts", "errors", "failed_while_starting"))
+    if pd.isna(timeouts) or pd.isna(errors):
         return ""
-    (timeouts, errors, starting) = (c or 0 for c in counts)
-    kinds = [f"{n} {noun}{'s' if n != 1 else ''}"
+    kinds = [f"{n:.0f} {noun}{'s' if n != 1 else ''}"
              for n, noun in ((timeouts, "timeout"), (errors, "error")) if n]
     if not kinds:
         return ""
     return ": " + ", ".join(kinds) + (
-        f"; {starting} of them while a replica was starting" if starting else "")
-
-
-def _count(value: Any) -> int | None:
-    """An integer count from a frame's cell (None, NaN and pd.NA are no count)."""
-    try:
-        return None if value is None or value != value else int(value)
-    except TypeError:  # pd.NA != pd.NA is NA, whose truth value is ambiguous
-        return None
+        f"; {starting:.0f} of them while a replica was starting"
+        if not pd.isna(starting) and starting else "")
 
 
 _SLO_METRIC = {"error/timeout share": "error_share", "p99 TTFT": "p99_ttft_ms",
