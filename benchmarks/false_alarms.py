@@ -34,14 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from checks.compute import (
-    BUCKET_CHECKS,
-    assign_buckets,
-    check_params,
-    prepare,
-    run_facts,
-    sql,
-)
+from checks.compute import BUCKET_CHECKS, assign_buckets, prepare, run_facts, write_check
 from checks.gate import _judged
 from checks.suites import rules
 from checks.thresholds import load_thresholds
@@ -133,9 +126,7 @@ def quality_breaches(warehouse: Path, run_id: str, definition: str) -> list[str]
             facts = run_facts(con, run_id, thresholds)
             assign_buckets(con, run_id, thresholds, facts["max_replicas"])
             for check in BUCKET_CHECKS:
-                con.execute(f'DELETE FROM "check_{check}" WHERE run_id = $run_id',
-                            {"run_id": run_id})
-                con.execute(sql(check), check_params(check, run_id, thresholds, facts))
+                write_check(con, check, run_id, thresholds, facts)
                 frame = con.execute(f'SELECT * FROM "check_{check}" WHERE run_id = $run_id',
                                     {"run_id": run_id}).df()
                 for rule in (r for r in judged_rules if r.check == check):

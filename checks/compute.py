@@ -1,20 +1,20 @@
 """Run the check SQL files against one run in the warehouse.
 
 Order: ``_macros.sql`` (shared bucket statistics), ``_span_quality.sql`` (one row
-per span with its quality), the bucket assignments (``BUCKET_ASSIGNMENTS``: which
+per span with its quality), the bucket assignments (each spec's ``assignments``: which
 bucket of each bucket check every span is in, as temp tables, and the ``span_buckets``
-view over them), then each check in ``CHECKS`` order, which replaces its rows for the
-run in ``check_<name>``. The check tables are written in one transaction.
+view over them), then each registered check (checks/registry.py) in order: its query's
+rows replace the run's rows of that check in ``check_buckets``, in one transaction.
 
 The assignment is the one place a bucket rule is written: the checks aggregate it,
 and the OTLP export (``exports/otlp.sql``) and the report's timeline
 (``checks/plots/timeline_bands.sql``) read it, staged by :func:`stage_buckets`.
 
-Three kinds of check (``ROLE``):
+Three kinds of check (``CheckSpec.role``):
 * ``bucket``: the five cluster checks, comparing parts of one night with each other;
 * ``night``: the night as a whole, in absolute terms (``slo``) and against the
   accepted baseline of earlier nights (``history``, computed last: it reads the
-  other check tables);
+  other checks' rows);
 * ``measurement``: whether the night's numbers can be trusted; its breaches make
   the run INVALID rather than FAIL.
 """
@@ -29,31 +29,16 @@ from typing import Any
 import duckdb
 import yaml
 
+from checks import registry
 from checks.thresholds import Thresholds
 from warehouse.schema import transaction
 
-BUCKET_CHECKS = (
-    "replica_skew",
-    "autoscaling_lag",
-    "kv_cache_eviction",
-    "traffic_pattern_drift",
-    "tenant_fairness",
-)
-CHECKS = (*BUCKET_CHECKS, "slo", "measurement", "history")
-ROLE = {**dict.fromkeys(BUCKET_CHECKS, "bucket"), "slo": "night", "history": "night",
-        "measurement": "measurement"}
-
-# (check whose thresholds it binds, SQL file), in the order they must run: a file may
-# read the tables of the files before it
-BUCKET_ASSIGNMENTS = (
-    ("replica_skew", "_replica_skew_buckets"),
-    ("autoscaling_lag", "_autoscaling_lag_samples"),
-    ("autoscaling_lag", "_autoscaling_lag_buckets"),
-    ("kv_cache_eviction", "_kv_cache_eviction_buckets"),
-    ("traffic_pattern_drift", "_traffic_pattern_windows"),
-    ("traffic_pattern_drift", "_traffic_pattern_drift_buckets"),
-    ("tenant_fairness", "_tenant_fairness_buckets"),
-)
+# The shipped checks, as the registry lists them (checks/registry.py): names for
+# callers that enumerate them (scenarios, exports). The computation itself iterates
+# the registry, so a registered check runs too.
+CHECKS = tuple(spec.name for spec in registry.SHIPPED)
+BUCKET_CHECKS = tuple(spec.name for spec in registry.SHIPPED if spec.role == "bucket")
+ROLE = {spec.name: spec.role for spec in registry.SHIPPED}
 
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _COMMENT = re.compile(r"--[^\n]*")
@@ -63,6 +48,13 @@ _COMMENT = re.compile(r"--[^\n]*")
 def sql(name: str) -> str:
     """The text of ``checks/sql/<name>.sql``."""
     return (resources.files("checks") / "sql" / f"{name}.sql").read_text()
+
+
+def _text(check: str, name: str | None) -> str:
+    """The SQL a check runs: one of its bucket assignment files (``name``) or the
+    statement that writes its query's rows."""
+    spec = registry.spec(check)
+    return spec.insert_sql() if name in (None, check) else spec.read(name)
 
 
 def max_replicas(config_yaml: str | None) -> int | None:
@@ -115,8 +107,9 @@ def check_params(check: str, run_id: str, thresholds: Thresholds,
                                  "significance_z": thresholds.significance_z,
                                  "max_replicas": None, "baseline_runs": [],
                                  **(facts or {}),
-                                 **getattr(thresholds, check).model_dump()}
-    text = _COMMENT.sub("", sql(name or check))
+                                 "check": check,
+                                 **thresholds.section(check).model_dump()}
+    text = _COMMENT.sub("", _text(check, name))
     return {param: available[param] for param in set(_PARAM.findall(text))}
 
 
@@ -132,9 +125,11 @@ def assign_buckets(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thre
     ``<check>_buckets`` (plus ``autoscaling_lag_samples`` and ``traffic_pattern_windows``,
     the rules applied to telemetry) and the ``span_buckets`` view over them. Needs
     :func:`prepare` first; writes nothing to the warehouse file."""
-    for check, name in BUCKET_ASSIGNMENTS:
-        con.execute(sql(name), check_params(check, run_id, thresholds,
-                                            {"max_replicas": max_replicas}, name=name))
+    for spec in registry.specs():
+        for name in spec.assignments:
+            con.execute(spec.read(name), check_params(spec.name, run_id, thresholds,
+                                                      {"max_replicas": max_replicas},
+                                                      name=name))
     con.execute(sql("_span_buckets"))
 
 
@@ -148,12 +143,20 @@ def stage_buckets(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thres
 
 def run_checks(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds) -> None:
     """Compute every check for ``run_id`` (scores must be loaded) into ``check_*``."""
+    registry.sync_schema(con)
     prepare(con, run_id)
     facts = run_facts(con, run_id, thresholds)
     assign_buckets(con, run_id, thresholds, facts["max_replicas"])
     with transaction(con):
-        for check in CHECKS:
-            # identifier from the fixed CHECKS tuple, quoted; the value is bound
-            con.execute(f'DELETE FROM "check_{check}" WHERE run_id = $run_id',
-                        {"run_id": run_id})
-            con.execute(sql(check), check_params(check, run_id, thresholds, facts))
+        for spec in registry.specs():
+            write_check(con, spec.name, run_id, thresholds, facts)
+
+
+def write_check(con: duckdb.DuckDBPyConnection, check: str, run_id: str,
+                thresholds: Thresholds, facts: dict[str, Any]) -> None:
+    """Replace the run's rows of one check in ``check_buckets`` with its query's rows
+    (the spans must be staged: :func:`prepare`, :func:`assign_buckets`)."""
+    con.execute('DELETE FROM check_buckets WHERE run_id = $run_id AND "check" = $check',
+                {"run_id": run_id, "check": check})
+    con.execute(registry.spec(check).insert_sql(),
+                check_params(check, run_id, thresholds, facts))

@@ -1,7 +1,8 @@
 """The gate: validate a run's check tables with Great Expectations, give the verdict.
 
-GX has no working DuckDB datasource, so each ``check_<name>`` table is queried into
-pandas and validated as a dataframe. Each check gets one suite (checks/suites.py):
+GX has no working DuckDB datasource, so each check's rows (its ``check_<name>`` view of
+``check_buckets``) are queried into pandas and validated as a dataframe. Each registered
+check (checks/registry.py) gets one suite, built from its spec's rules:
 a sample-size expectation (``insufficient`` is false) and its metric rules over
 the buckets with enough spans. Results go to ``expectation_results``, one row per
 (check, bucket, expectation).
@@ -40,8 +41,8 @@ import duckdb
 import pandas as pd
 from pydantic import BaseModel, computed_field
 
+from checks import registry
 from checks.baseline import BaselineStatus, baseline_status
-from checks.compute import CHECKS, ROLE
 from checks.suites import Rule, rules
 from checks.thresholds import Thresholds
 from warehouse.schema import opened, transaction
@@ -196,7 +197,7 @@ def _records(run_id: str, check: str, frame: pd.DataFrame, check_rules: list[Rul
             if bad:
                 breaches.append(Breach(check=check, bucket=rec["bucket"], metric=rule.name,
                                        observed=observed, threshold=threshold,
-                                       message=f"{check}: {rule.describe(rec, rule.allowed)}",
+                                       message=f"{check}: {rule.message(rec)}",
                                        confounds=rule.confounds))
     return rows, breaches, short
 
@@ -226,7 +227,7 @@ def _verdict(breaches: list[Breach], short: list[Breach], thresholds: Thresholds
             explained or (short and thresholds.fail_on_insufficient)):
         return Verdict.INVALID
     breaches = explained
-    roles = {ROLE[b.check] for b in breaches}
+    roles = {registry.role(b.check) for b in breaches}
     if "night" in roles:
         return Verdict.FAIL
     if "measurement" in roles:
@@ -240,7 +241,7 @@ _ORDER = {"night": 0, "bucket": 1, "measurement": 2}
 
 
 def _rank(breach: Breach) -> tuple[int, int]:
-    return _ORDER[ROLE[breach.check]], CHECKS.index(breach.check)
+    return _ORDER[registry.role(breach.check)], registry.names().index(breach.check)
 
 
 def _few(names: list[str], most: int = 6) -> str:
@@ -262,11 +263,11 @@ def _message(run_id: str, verdict: Verdict, breaches: list[Breach], short: list[
             text += (" It passed although " + "; ".join(
                 b.message.removeprefix("measurement: ") for b in confounding) + ".")
     elif verdict is Verdict.INVALID:
-        problems = [b for b in ordered if ROLE[b.check] == "measurement"]
+        problems = [b for b in ordered if registry.role(b.check) == "measurement"]
         text = (f"INVALID: run {run_id} cannot be judged, its measurement is not "
                 f"trustworthy: " + "; ".join(b.message.removeprefix("measurement: ")
                                              for b in problems) + ".")
-        untrusted = [b for b in ordered if ROLE[b.check] != "measurement"]
+        untrusted = [b for b in ordered if registry.role(b.check) != "measurement"]
         if untrusted:
             text += (" Not trusted under this measurement: "
                      + "; ".join(b.message for b in untrusted) + ".")
@@ -312,9 +313,9 @@ def validate_connection(con: duckdb.DuckDBPyConnection, run_id: str, thresholds:
     coverage: list[Coverage] = []
     with _gx_context(Path(data_docs_dir) if data_docs_dir else None) as context:
         source = context.data_sources.add_pandas("warehouse")
-        for check in CHECKS:
+        for check in registry.names():
             frame = con.execute(
-                # identifier from the fixed CHECKS tuple; the run id is bound
+                # identifier from a registered spec; the run id is bound
                 f'SELECT * FROM "check_{check}" WHERE run_id = $run_id ORDER BY bucket',
                 {"run_id": run_id}).df()
             check_rules = [r for r in all_rules if r.check == check]

@@ -17,12 +17,21 @@ from typing import Any
 
 import duckdb
 
-from checks.compute import CHECKS
+from checks import registry
 from checks.thresholds import Thresholds, load_thresholds
 from warehouse.schema import opened
 
 _COLUMNS = ("bucket", "n", "insufficient", "mean_quality", "p05_quality", "delta_mean",
             "p50_latency_ms", "p99_latency_ms", "error_rate", "reference")
+
+
+def shown_columns(check: str) -> list[str]:
+    """The columns of a check's table in the report: the bucket statistics it has,
+    then its own columns (from its spec, checks/registry.py)."""
+    own = registry.spec(check).columns
+    return [*(c for c in _COLUMNS if c in own or c in ("bucket", "n", "insufficient")),
+            *(c for c in own if c not in registry.BUCKET_STATS and c not in _COLUMNS)]
+
 
 _RUN = """
 SELECT run_id, started_at, finished_at, status, config_hash, cluster
@@ -63,8 +72,8 @@ def gather(con: duckdb.DuckDBPyConnection, run_id: str,
     from checks.plots import load_timeline, load_trend
 
     checks = {}
-    for check in CHECKS:
-        # identifier from the fixed CHECKS tuple; the run id is bound
+    for check in registry.names():
+        # identifier from a registered spec; the run id is bound
         rows = _rows(con, f'SELECT * FROM "check_{check}" WHERE run_id = $run_id', run_id)
         checks[check] = sorted(rows, key=_bucket_key)
     runs = _rows(con, _RUN, run_id)
@@ -191,14 +200,17 @@ def render_html(data: dict[str, Any], plots: dict[str, str] | None = None) -> st
         if not rows:
             out.append("<p>No buckets for this run.</p>")
             continue
-        out.append("<div class='charts'>"
-                   + _bars(rows, "mean_quality", "mean quality (red: p05)", 1.0)
-                   + _bars(rows, "p99_latency_ms", "p99 latency (ms)", None) + "</div>")
-        out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in _COLUMNS) + "</tr>")
+        columns = shown_columns(check)
+        charts = [_bars(rows, metric, title, top) for metric, title, top in (
+            ("mean_quality", "mean quality (red: p05)", 1.0),
+            ("p99_latency_ms", "p99 latency (ms)", None)) if metric in columns]
+        if charts:
+            out.append("<div class='charts'>" + "".join(charts) + "</div>")
+        out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>")
         for row in rows:
             css = " class='insufficient'" if row["insufficient"] else ""
             out.append(f"<tr{css}>" + "".join(f"<td>{html.escape(format_value(row.get(c)))}</td>"
-                                              for c in _COLUMNS) + "</tr>")
+                                              for c in columns) + "</tr>")
         out.append("</table>")
     out.append("</body></html>")
     return "\n".join(out)

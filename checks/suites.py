@@ -1,8 +1,9 @@
-"""The gate's rules: one expectation suite per check table, built from the thresholds.
+"""The gate's rules: each check's judged metrics, built from the thresholds.
 
 A rule is one metric column of ``check_<name>`` with its allowed range, evaluated
 on the buckets with enough spans; it becomes a GX ``ExpectColumnValuesToBeBetween``
-and, for each bucket outside the range, a sentence for the gate message.
+and, for each bucket outside the range, a sentence for the gate message. Each
+check's spec (checks/registry.py) names the function below that builds its rules.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ class Rule:
     min_value: float | None
     max_value: float | None
     allowed: float                   # the user's threshold, for the message
-    describe: Callable[[Row, float], str]
+    # the sentence for a row outside the range: a function of (row, allowed), or a
+    # template formatted with the row's columns and {allowed}
+    describe: Callable[[Row, float], str] | str
     # rows the rule judges: column == value for every pair (GX row_condition)
     where: tuple[tuple[str, Any], ...] = (("insufficient", False),)
     # buckets reported but never judged: 'unknown' holds spans the check cannot place
@@ -37,10 +40,18 @@ class Rule:
     # a breach that can have *caused* the night's other breaches (a neighbour starving
     # the engines): the verdict is INVALID even when the night as a whole breached
     confounds: bool = False
+    # where the user sets the limit: the thresholds key (documented, docs/checks.md)
+    key: str = ""
 
     @property
     def name(self) -> str:
         return self.label or self.metric
+
+    def message(self, row: Row) -> str:
+        """What the gate says of a row outside the range."""
+        if isinstance(self.describe, str):
+            return self.describe.format(**row, allowed=self.allowed)
+        return self.describe(row, self.allowed)
 
     @property
     def kind(self) -> str:
@@ -191,95 +202,146 @@ def _lag(row: Row, allowed: float) -> str:
             f"(allowed {allowed:.0f} ms, n={row['n']})")
 
 
-def rules(t: Thresholds) -> list[Rule]:
-    skew = t.replica_skew.max_abs_delta_mean
-    lag = t.autoscaling_lag.max_drop_mean
-    kv = t.kv_cache_eviction
-    drift = t.traffic_pattern_drift.max_drop_mean
-    fair = t.tenant_fairness
-    errors = t.max_error_rate_increase
+_RUN = (("insufficient", False), ("scope", "run"))
+_TENANT = (("insufficient", False), ("scope", "tenant"))
+_GOLDEN = (("insufficient", False), ("scope", "golden"))
+
+
+def slo_rules(t: Thresholds) -> list[Rule]:
+    """The night in absolute terms: a fault on every replica still breaches these."""
     slo = t.slo
-    m = t.measurement
-    run, tenant, golden = (("insufficient", False), ("scope", "run")), \
-        (("insufficient", False), ("scope", "tenant")), \
-        (("insufficient", False), ("scope", "golden"))
     return [
-        # The night in absolute terms: a fault on every replica still breaches these.
         Rule("slo", "error_share", None, slo.max_error_share, slo.max_error_share,
-             _slo("error/timeout share", "{:.0%}", "above"), where=run),
+             _slo("error/timeout share", "{:.0%}", "above"), where=_RUN,
+             key="slo.max_error_share"),
         Rule("slo", "error_share", None, slo.max_tenant_error_share,
              slo.max_tenant_error_share, _slo("error/timeout share", "{:.0%}", "above"),
-             where=tenant, label="tenant_error_share"),
+             where=_TENANT, label="tenant_error_share", key="slo.max_tenant_error_share"),
         Rule("slo", "goodput", slo.min_goodput, None, slo.min_goodput,
-             _slo("goodput", "{:.0%}", "below"), where=run),
+             _slo("goodput", "{:.0%}", "below"), where=_RUN, key="slo.min_goodput"),
         *[Rule("slo", metric, None, ceiling, ceiling,
-               _slo(what, "{:.0f} ms", "above"), where=run)
+               _slo(what, "{:.0f} ms", "above"), where=_RUN, key=f"slo.max_{metric}")
           for metric, what, ceiling in (("p99_ttft_ms", "p99 TTFT", slo.max_p99_ttft_ms),
                                         ("p99_latency_ms", "p99 latency",
                                          slo.max_p99_latency_ms))
           if ceiling is not None],  # a p99 ceiling is optional (docs/checks.md)
         Rule("slo", "mean_quality", slo.min_golden_quality, None, slo.min_golden_quality,
-             _slo("mean quality", "{:.2f}", "below"), where=golden,
-             label="golden_quality"),
-        # Against the accepted baseline: excess > 0 is worse than every baseline night
-        # by more than their spread, tonight's noise and the margin (history.sql).
-        Rule("history", "excess", None, 0.0, 0.0, _history),
-        # The measurement: a breach here makes the run INVALID.
+             _slo("mean quality", "{:.2f}", "below"), where=_GOLDEN,
+             label="golden_quality", key="slo.min_golden_quality"),
+    ]
+
+
+def history_rules(t: Thresholds) -> list[Rule]:
+    """Against the accepted baseline: excess > 0 is worse than every baseline night by
+    more than their spread, tonight's noise and the margin (history.sql)."""
+    return [Rule("history", "excess", None, 0.0, 0.0, _history, key="history.*_margin")]
+
+
+def measurement_rules(t: Thresholds) -> list[Rule]:
+    """The measurement: a breach here makes the run INVALID."""
+    m = t.measurement
+    return [
         Rule("measurement", "missing_share", None, m.max_missing_share, m.max_missing_share,
              _measured("requests without a span"),
-             where=(("insufficient", False), ("item", "spans")), label="missing_spans"),
+             where=(("insufficient", False), ("item", "spans")), label="missing_spans",
+             key="measurement.max_missing_share"),
         Rule("measurement", "lag_p99_ms", None, m.max_lag_p99_ms, m.max_lag_p99_ms, _lag,
-             where=(("insufficient", False), ("item", "schedule_lag"))),
+             where=(("insufficient", False), ("item", "schedule_lag")),
+             key="measurement.max_lag_p99_ms"),
         Rule("measurement", "gap_share", None, m.max_telemetry_gap_share,
              m.max_telemetry_gap_share, _measured("telemetry gaps"),
-             where=(("insufficient", False), ("item", "telemetry"))),
+             where=(("insufficient", False), ("item", "telemetry")),
+             key="measurement.max_telemetry_gap_share"),
         Rule("measurement", "identified_share", m.min_identified_share, None,
              m.min_identified_share, _measured("replica ids"),
-             where=(("insufficient", False), ("item", "replica_ids"))),
+             where=(("insufficient", False), ("item", "replica_ids")),
+             key="measurement.min_identified_share"),
         # Other work on a host the cluster shares takes its engines' CPU: the night's
         # timeouts are then the neighbour's, not the cluster's.
         Rule("measurement", "foreign_cpu_share", None, m.max_foreign_cpu_share,
              m.max_foreign_cpu_share, _host,
-             where=(("insufficient", False), ("item", "host_cpu")), confounds=True),
-        # A replica is sick when it answers worse than its cohort; with two replicas
-        # the median sits between them, and only the worse one is the finding.
-        # ... a drop counts only when significant (delta + z * the paired SE < 0)
-        Rule("replica_skew", "delta_mean_upper", -skew, None, skew, _replica),
-        # Bucket drops are judged at their optimistic end (delta + z * SE).
-        # 'at_capacity': saturated at the deployment's replica ceiling, not a lag
+             where=(("insufficient", False), ("item", "host_cpu")), confounds=True,
+             key="measurement.max_foreign_cpu_share"),
+    ]
+
+
+def replica_skew_rules(t: Thresholds) -> list[Rule]:
+    """A replica is sick when it answers worse than its cohort; with two replicas the
+    median sits between them, and only the worse one is the finding. A drop counts
+    only when significant (delta + z * the paired SE < 0)."""
+    skew = t.replica_skew.max_abs_delta_mean
+    return [Rule("replica_skew", "delta_mean_upper", -skew, None, skew, _replica,
+                 key="replica_skew.max_abs_delta_mean")]
+
+
+def autoscaling_lag_rules(t: Thresholds) -> list[Rule]:
+    """Bucket drops are judged at their optimistic end (delta + z * SE); errors and
+    timeouts at their pessimistic-for-the-alarm end (delta - z * SE), the sharp signal
+    of a burst the cluster did not absorb. 'at_capacity': saturated at the deployment's
+    replica ceiling, not a lag."""
+    lag, errors = t.autoscaling_lag.max_drop_mean, t.max_error_rate_increase
+    skip = ("unknown", "at_capacity")
+    return [
         Rule("autoscaling_lag", "delta_mean_upper", -lag, None, lag, _drop("bucket"),
-             skip_buckets=("unknown", "at_capacity")),
-        # kv_cache_eviction's quality by cache-hit bucket is diagnostic, not judged: vLLM
-        # recomputes evicted blocks, so answers hold, and which requests hit the cache
-        # follows what they share with earlier ones, which no stratum removes (healthy
-        # nights failed on a 'medium' bucket: 0.08 vs 0.28 raw-by-class in the issue's
-        # demo, 0.12 vs 0.28 by class x size here). The eviction itself is judged.
-        # 'below_ceiling': load the autoscaler had room for, autoscaling_lag's to judge
-        Rule("traffic_pattern_drift", "delta_mean_upper", -drift, None, drift,
-             _drop("pattern"), skip_buckets=("unknown", "below_ceiling")),
-        # Errors and timeouts, judged at their pessimistic-for-the-alarm end
-        # (delta - z * SE): the sharp signal of a burst the cluster did not absorb.
+             skip_buckets=skip, key="autoscaling_lag.max_drop_mean"),
         Rule("autoscaling_lag", "delta_error_rate_lower", None, errors, errors,
-             _errors("bucket"), skip_buckets=("unknown", "at_capacity")),
+             _errors("bucket"), skip_buckets=skip, key="max_error_rate_increase"),
+    ]
+
+
+def kv_cache_eviction_rules(t: Thresholds) -> list[Rule]:
+    """Quality by cache-hit bucket is diagnostic, not judged: vLLM recomputes evicted
+    blocks, so answers hold, and which requests hit the cache follows what they share
+    with earlier ones, which no stratum removes (healthy nights failed on a 'medium'
+    bucket: 0.08 vs 0.28 raw-by-class in the issue's demo, 0.12 vs 0.28 by class x size
+    here). The eviction itself is judged, and the cache-hit buckets' errors."""
+    kv, errors = t.kv_cache_eviction, t.max_error_rate_increase
+    return [
         Rule("kv_cache_eviction", "delta_error_rate_lower", None, errors, errors,
-             _errors("bucket"), where=(("insufficient", False), ("dimension", "cache_hit"))),
-        # vLLM recomputes evicted blocks, so answers hold: the eviction itself is judged
+             _errors("bucket"), where=(("insufficient", False), ("dimension", "cache_hit")),
+             key="max_error_rate_increase"),
         Rule("kv_cache_eviction", "evicted_share", None, kv.max_evicted_share,
              kv.max_evicted_share, _evicted_share,
-             where=(("insufficient", False), ("dimension", "prefix_reuse"))),
+             where=(("insufficient", False), ("dimension", "prefix_reuse")),
+             key="kv_cache_eviction.max_evicted_share"),
+    ]
+
+
+def traffic_pattern_drift_rules(t: Thresholds) -> list[Rule]:
+    """As autoscaling_lag's, per traffic pattern; 'below_ceiling': load the autoscaler
+    had room for, autoscaling_lag's to judge."""
+    drift, errors = t.traffic_pattern_drift.max_drop_mean, t.max_error_rate_increase
+    skip = ("unknown", "below_ceiling")
+    return [
+        Rule("traffic_pattern_drift", "delta_mean_upper", -drift, None, drift,
+             _drop("pattern"), skip_buckets=skip, key="traffic_pattern_drift.max_drop_mean"),
         Rule("traffic_pattern_drift", "delta_error_rate_lower", None, errors, errors,
-             _errors("pattern"), skip_buckets=("unknown", "below_ceiling")),
+             _errors("pattern"), skip_buckets=skip, key="max_error_rate_increase"),
+    ]
+
+
+def tenant_fairness_rules(t: Thresholds) -> list[Rule]:
+    fair, errors = t.tenant_fairness, t.max_error_rate_increase
+    return [
         # A starved tenant's requests time out: at the client timeout its p99 equals the
         # others' and its p05 quality is 0 like theirs, so only its error share shows it
         # (heavy-tenant on a float32 host: small 63 % timeouts vs big 5 %, ratio 1.00).
         Rule("tenant_fairness", "delta_error_rate_lower", None, errors, errors,
-             _errors("tenant")),
+             _errors("tenant"), key="max_error_rate_increase"),
         # the tail its sample can estimate (tenant_fairness.sql): a p99 of 28 spans is
         # the slowest request, and one slow answer is not a starved tenant; judged
         # only for a tenant whose latencies rank above the others' beyond chance
         Rule("tenant_fairness", "tail_latency_ratio", None, fair.max_tail_latency_ratio,
              fair.max_tail_latency_ratio, _tenant_latency,
-             where=(("insufficient", False), ("measurably_slower", True))),
+             where=(("insufficient", False), ("measurably_slower", True)),
+             key="tenant_fairness.max_tail_latency_ratio"),
         Rule("tenant_fairness", "delta_p05", -fair.max_tail_drop, None, fair.max_tail_drop,
-             _tenant_tail),
+             _tenant_tail, key="tenant_fairness.max_tail_drop"),
     ]
+
+
+def rules(t: Thresholds) -> list[Rule]:
+    """Every registered check's rules (checks/registry.py), in the order they run."""
+    from checks.registry import specs
+
+    return [rule for spec in specs() for rule in spec.rules(t)]

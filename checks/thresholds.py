@@ -157,6 +157,30 @@ class Thresholds(_Section):
     measurement: Measurement = Field(default_factory=Measurement)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
+    def section(self, check: str) -> BaseModel:
+        """One check's thresholds: its section of the file, else its defaults (a check
+        registered with ``settings``, checks/registry.py), else none."""
+        found = getattr(self, check, None)
+        if isinstance(found, BaseModel):
+            return found
+        from checks.registry import spec
+
+        settings = spec(check).settings
+        return settings() if settings is not None else _Section()
+
+
+def _model() -> type[Thresholds]:
+    """The model a file is validated with: :class:`Thresholds`, plus a section per
+    registered check that brings its own (``CheckSpec.settings``)."""
+    from pydantic import create_model
+
+    from checks.registry import sections
+
+    extra: dict[str, Any] = {name: (model, Field(default_factory=model))
+                             for name, model in sections().items()
+                             if name not in Thresholds.model_fields}
+    return create_model("Thresholds", __base__=Thresholds, **extra) if extra else Thresholds
+
 
 EXTENDS = "extends"
 
@@ -174,7 +198,7 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     for _, raw in reversed(layers):  # the base first, each overlay over it
         merged = _deep_merge(merged, raw)
     try:
-        return Thresholds.model_validate(merged)
+        return _model().model_validate(merged)
     except ValidationError as exc:
         problems = [(_blame(layers, err["loc"]), _dotted(err["loc"]), err["msg"])
                     for err in exc.errors()]

@@ -11,7 +11,6 @@
 -- (its ServeConfig's autoscaling ceiling, or its fixed num_replicas) goes to
 -- 'at_capacity': the autoscaler could not add anything, so that is a capacity limit,
 -- judged by traffic_pattern_drift and tenant_fairness, not a lag. Reported, not judged.
-INSERT INTO check_autoscaling_lag BY NAME
 WITH labelled AS MATERIALIZED (  -- read three times below
     -- like with like: quality adjusted for the request's stratum (_span_quality.sql)
     SELECT sq.* REPLACE (sq.adjusted_quality AS quality), b.saturation, b.bucket

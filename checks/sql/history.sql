@@ -22,7 +22,6 @@
 -- baseline nights, and a p99 >= $min_samples_p99 spans (a p99 of 170 spans is the
 -- second-slowest request: on healthy nights it moved 20.8-51.8 s), else the row is
 -- insufficient; the medians carry latency night to night on smaller nights.
-INSERT INTO check_history BY NAME
 WITH nights AS (
     SELECT unnest($baseline_runs::VARCHAR[]) AS run_id
     UNION ALL
@@ -140,7 +139,7 @@ judged AS (
            -- what a value needs to be judged, and which side fell short of it
            CASE WHEN t.metric LIKE 'p99%' THEN greatest($min_samples_p99, $min_samples)
                 WHEN t.metric = 'paired_quality' THEN 2
-                ELSE $min_samples END AS required_n,
+                ELSE $min_samples END::BIGINT AS required_n,
            CASE WHEN t.insufficient THEN 'tonight'
                 WHEN coalesce(b.baseline_nights, 0) < 2
                      AND t.metric <> 'paired_quality' THEN 'baseline' END AS short_of,

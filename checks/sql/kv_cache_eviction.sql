@@ -31,7 +31,6 @@
 -- len_d10 longest; a prompt's decile = 1 + the decile edges below its length, so
 -- equal lengths share a decile) against the aggregate, separating "long prompts are
 -- harder" from "evicted prompts are worse".
-INSERT INTO check_kv_cache_eviction BY NAME
 WITH assigned AS (
     -- quality adjusted for the request's stratum, class x size quartile
     -- (_span_quality.sql). Cache hits follow request kinds and sizes (a shared RAG

@@ -16,7 +16,6 @@
 --                 shares, a neighbour starves its engines and its failures are not
 --                 the cluster's. Only when the cluster runs on the flow's host.
 -- A run loaded without a plan (a hand-loaded run) gets the rows it can: no spans:*.
-INSERT INTO check_measurement BY NAME
 WITH plan AS (
     SELECT plan FROM runs WHERE run_id = $run_id
 ),

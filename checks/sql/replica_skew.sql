@@ -10,7 +10,6 @@
 -- every replica makes them scatter, and a replica is then not blamed for that noise.
 -- A significant drop is judged whole against the allowed distance (a drift of -0.14
 -- with se 0.05 is -0.14, not -0.04: the pairing says it is real, the size is the finding).
-INSERT INTO check_replica_skew BY NAME
 WITH labelled AS (
     -- pinned spans, one bucket per replica (_replica_skew_buckets.sql)
     SELECT sq.*, b.bucket

@@ -14,7 +14,6 @@
 -- The failures are counted by kind (timeouts, other errors), and those in flight while
 -- a telemetry sample saw a replica starting are counted apart: a share says that the
 -- night failed, these say how.
-INSERT INTO check_slo BY NAME
 WITH judged AS MATERIALIZED (
     SELECT s.*,
            s.status = 'ok'

@@ -36,7 +36,6 @@
 -- behind the big tenant's long prefills, which no other tenant sent) shared none and
 -- would never have been judged. There, mix and treatment cannot be told apart.
 -- Production-shaped traffic only (replay and tenant bursts).
-INSERT INTO check_tenant_fairness BY NAME
 WITH labelled AS MATERIALIZED (
     -- raw quality, not the stratum-adjusted one the other bucket checks compare: the
     -- rules here read a tail (p05), and the p05 of adjusted quality is the stratum of a
@@ -165,7 +164,7 @@ SELECT $run_id AS run_id,
        coalesce(k.p99_latency_ms, o.p99_latency_ms) AS ref_p99_latency_ms,
        c.p99_latency_ms / nullif(coalesce(k.p99_latency_ms, o.p99_latency_ms), 0)
            AS p99_latency_ratio,
-       l.q AS tail_latency_q,
+       l.q::DOUBLE AS tail_latency_q,
        coalesce(k.tail_latency_ms, o.latency_at[l.i]) AS ref_tail_latency_ms,
        c.tail_latency_ms / nullif(coalesce(k.tail_latency_ms, o.latency_at[l.i]), 0)
            AS tail_latency_ratio,

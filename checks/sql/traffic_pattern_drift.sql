@@ -15,7 +15,6 @@
 -- and per tenth of a window (the peak), and labelled with the same thresholds and
 -- the run's mean replica count. captured_share vs replay_share per pattern shows
 -- whether the replay stressed the cluster the way production did.
-INSERT INTO check_traffic_pattern_drift BY NAME
 WITH replayed AS MATERIALIZED (
     -- like with like: quality adjusted for the request's stratum (_span_quality.sql)
     SELECT * REPLACE (adjusted_quality AS quality)

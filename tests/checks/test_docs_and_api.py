@@ -34,3 +34,16 @@ def test_every_command_is_documented():
 def test_check_sql_files_exist_for_every_check():
     sql = Path(checks.__file__).with_name("sql")
     assert {p.stem for p in sql.glob("[!_]*.sql")} == set(CHECKS)
+
+
+def test_the_checks_table_is_the_registry_s():
+    from checks.registry import docs_table
+
+    assert docs_table() in DOC, "docs/checks.md: paste `python -m checks.registry`"
+
+
+def test_the_walkthrough_s_check_is_the_one_the_test_registers():
+    from tests.checks.test_adding_a_check import SLOW_ANSWERS_SQL
+
+    for line in SLOW_ANSWERS_SQL.strip().splitlines():
+        assert line.split() and " ".join(line.split()) in " ".join(DOC.split()), line

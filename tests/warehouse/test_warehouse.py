@@ -47,8 +47,11 @@ def test_schema_is_versioned(tmp_path):
     assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == versions[-1]
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert {"runs", "spans", "telemetry", "scores", "expectation_results", "scenario_results",
-            "check_replica_skew", "check_autoscaling_lag", "check_kv_cache_eviction",
-            "check_traffic_pattern_drift", "check_tenant_fairness"} <= tables
+            "check_buckets"} <= tables
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    assert {"check_replica_skew", "check_autoscaling_lag", "check_kv_cache_eviction",
+            "check_traffic_pattern_drift", "check_tenant_fairness", "check_slo",
+            "check_measurement", "check_history"} <= views
     no_run_id = con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE table_name <> 'schema_version' "
         "AND table_name NOT IN (SELECT table_name FROM duckdb_columns() "
