@@ -1,7 +1,9 @@
-"""evaluate_run: score a loaded run's spans, compute the five checks, run the gate.
+"""evaluate_run: score a loaded run's spans, compute the checks, run the gate.
 
-The one call the nightly flow makes after ``warehouse.load_run``. Everything
-happens on one warehouse connection (DuckDB allows one writer at a time).
+The one path from a loaded run to its verdict: the nightly flow (after
+``warehouse.load_run``, with the scores it loaded: ``score=False``), ``cluster-eval
+evaluate`` and the benchmarks that re-judge stored runs all call it. Everything happens
+on one warehouse connection (DuckDB allows one writer at a time).
 """
 
 from __future__ import annotations
@@ -38,17 +40,28 @@ def rubrics_for(thresholds: Thresholds, environ: Mapping[str, str]) -> dict[str,
     return chosen
 
 
-def score_run(con: duckdb.DuckDBPyConnection, run_id: str,
-              rubrics: Mapping[str, Rubric] | None = None) -> int:
-    """Score every span of the run into ``scores`` (replacing earlier scores)."""
+def _require_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     (found,) = con.execute("SELECT count(*) FROM runs WHERE run_id = $run_id",
                            {"run_id": run_id}).fetchall()
     if not found[0]:
         raise RunNotFound(f"run {run_id!r} is not in the warehouse; load it first")
+
+
+def score_run(con: duckdb.DuckDBPyConnection, run_id: str,
+              rubrics: Mapping[str, Rubric] | None = None) -> int:
+    """Score every span of the run into ``scores`` (replacing earlier scores)."""
+    _require_run(con, run_id)
     spans = pl.DataFrame(con.sql(_SPANS, params={"run_id": run_id}).to_arrow_table())
     scores = score_spans(spans, rubrics)
     write_scores(con, run_id, scores)
     return spans.height
+
+
+def judge_run(con: duckdb.DuckDBPyConnection, run_id: str, thresholds: Thresholds,
+              data_docs_dir: str | Path | None = None) -> GateResult:
+    """Checks → gate for a scored run, on an open connection."""
+    run_checks(con, run_id, thresholds)
+    return validate_connection(con, run_id, thresholds, data_docs_dir)
 
 
 def evaluate_run(
@@ -58,17 +71,22 @@ def evaluate_run(
     data_docs_dir: str | Path | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    score: bool = True,
 ) -> GateResult:
     """Score → checks → gate for a run already in the warehouse.
 
     ``thresholds_path`` defaults to checks/thresholds.yaml; ``environ`` (default
     ``os.environ``) is where the judge's API key variable is looked up, if enabled.
+    ``score=False`` judges the scores loaded with the run (the flow scores before it
+    loads, so that ``scores.parquet`` is among the run's files).
     """
     if not Path(db_path).exists():
         raise RunNotFound(f"no warehouse at {db_path}: load the run first")
     thresholds = load_thresholds(thresholds_path)
-    rubrics = rubrics_for(thresholds, os.environ if environ is None else environ)
     with opened(db_path) as con:
-        score_run(con, run_id, rubrics)
-        run_checks(con, run_id, thresholds)
-        return validate_connection(con, run_id, thresholds, data_docs_dir)
+        if score:
+            score_run(con, run_id,
+                      rubrics_for(thresholds, os.environ if environ is None else environ))
+        else:
+            _require_run(con, run_id)
+        return judge_run(con, run_id, thresholds, data_docs_dir)

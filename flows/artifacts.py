@@ -18,7 +18,10 @@ import base64
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from checks.gate import GateResult
 
 __all__ = ["ARTIFACT_COLUMNS", "MAX_INLINE_BYTES", "artifact_key", "check_rows",
            "plots_markdown", "publish", "verdict_markdown"]
@@ -46,11 +49,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _breached(gate: Any) -> set[tuple[str, str | None]]:
+def _breached(gate: GateResult) -> set[tuple[str, str | None]]:
     return {(b.check, b.bucket) for b in gate.breaches}
 
 
-def check_rows(check: str, rows: list[dict[str, Any]], gate: Any) -> list[dict[str, Any]]:
+def check_rows(check: str, rows: list[dict[str, Any]], gate: GateResult) -> list[dict[str, Any]]:
     """One check's buckets as table rows with a ``breach`` mark."""
     breached = _breached(gate)
     out = []
@@ -67,7 +70,7 @@ def _cell(value: Any) -> str:
     return format_value(value).replace("|", "\\|")
 
 
-def verdict_markdown(run_id: str, gate: Any, checks: dict[str, list[dict[str, Any]]],
+def verdict_markdown(run_id: str, gate: GateResult, checks: dict[str, list[dict[str, Any]]],
                      links: dict[str, Path] | None = None) -> str:
     """The verdict paragraph, then one markdown table per check (breaches in bold)."""
     lines = [f"# cluster-eval run `{run_id}`: {gate.verdict}", "", gate.message, ""]
@@ -116,7 +119,7 @@ def plots_markdown(run_id: str, report: Path) -> str:
     return "\n".join(lines)
 
 
-def publish(run_id: str, gate: Any, checks: dict[str, list[dict[str, Any]]],
+def publish(run_id: str, gate: GateResult, checks: dict[str, list[dict[str, Any]]],
             report: Path, data_docs: Path) -> None:
     """Markdown verdict, one table artifact per check, links to the report and Data Docs."""
     from prefect.artifacts import (

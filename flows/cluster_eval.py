@@ -1,7 +1,7 @@
 """The ``cluster-eval`` flow: one nightly evaluation of a serving cluster.
 
     deploy_or_reconfigure → prepare_traffic → baseline → replay → score
-        → load_warehouse → compute_checks → validate → report
+        → load_warehouse → evaluate → report
 
 Thin on purpose: each task calls one plain function of ``flows/pipeline.py`` (tested
 without Prefect). The gate's verdict (``checks.gate.Verdict``) decides the state:
@@ -29,7 +29,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run as current_run
 from prefect.states import Failed
 
-from checks.gate import Verdict
+from checks.gate import GateResult, Verdict
 from cluster_eval.settings import Settings, get_settings
 from exports.otlp import OtlpTarget
 from exports.prometheus import PrometheusTarget
@@ -112,18 +112,14 @@ def load_warehouse(db: Path, run: Any, paths: pipeline.RunPaths,
     pipeline.load_warehouse(db, run, paths.spans, telemetry, paths.scores)
 
 
-@task(name="compute_checks", cache_policy=NO_CACHE)
-def compute_checks(db: Path, run_id: str, thresholds: Path | None) -> dict[str, int]:
-    return pipeline.compute_checks(db, run_id, thresholds)
-
-
-@task(name="validate", cache_policy=NO_CACHE)
-def validate(db: Path, run_id: str, thresholds: Path | None, data_docs: Path) -> Any:
-    return pipeline.validate(db, run_id, thresholds, data_docs)
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(db: Path, run_id: str, thresholds: Path | None, data_docs: Path) -> GateResult:
+    """The checks and the gate (``checks.evaluate_run``, as ``cluster-eval evaluate``)."""
+    return pipeline.evaluate(db, run_id, thresholds, data_docs)
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report(db: Path, run_id: str, gate: Any, paths: pipeline.RunPaths,
+def report(db: Path, run_id: str, gate: GateResult, paths: pipeline.RunPaths,
            thresholds: Path | None) -> Path:
     page, data = pipeline.report(db, run_id, paths.run_dir, thresholds)
     artifacts.publish(run_id, gate, data["checks"], page, paths.data_docs)
@@ -284,8 +280,7 @@ def cluster_eval(
         plan = _plan(baseline_statuses, replayed, golden_rounds, stack.replica_ids)
         load_warehouse(db, _run_info(run_id, started, stack, settings, plan, key), paths,
                        replayed)
-        compute_checks(db, run_id, limits)
-        gate: Any = validate(db, run_id, limits, paths.data_docs)
+        gate = evaluate(db, run_id, limits, paths.data_docs)
         page = report(db, run_id, gate, paths, limits)
         if otlp is not None:
             export_otlp(db, run_id, otlp, limits)

@@ -2,18 +2,18 @@
 
     RunFailed                 a run that must end in a Failed state; str() is the message
     ├── InfrastructureFailure the stack or its endpoint never became usable ("infrastructure: …")
-    ├── ConfigurationError    a parameter or input file is unusable ("configuration: …")
-    └── GateBreached          a check breached its threshold (message: the gate's paragraph)
+    └── ConfigurationError    a parameter or input file is unusable ("configuration: …")
 
-A breached gate is a verdict, not a crash: the flow returns ``Failed(message=…)``
-with the gate's paragraph so ``prefect deployment run … --watch`` exits non-zero
-and the notification names the checks. The other two are mapped at the boundary
+A breached gate is a verdict, not an exception: from the typed ``GateResult`` the flow
+returns ``Failed`` (named ``Invalid`` for an INVALID verdict) with the gate's paragraph
+as its message, so ``prefect deployment run … --watch`` exits non-zero and the
+notification names the checks. The two exceptions are mapped at the boundary
 (``raise … from exc``) so their first word tells the on-call person where to look.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigurationError", "GateBreached", "InfrastructureFailure", "RunFailed"]
+__all__ = ["ConfigurationError", "InfrastructureFailure", "RunFailed"]
 
 
 class RunFailed(Exception):
@@ -35,6 +35,3 @@ class ConfigurationError(RunFailed):
         super().__init__(detail if detail.startswith("configuration:") else
                          f"configuration: {detail}")
 
-
-class GateBreached(RunFailed):
-    """The gate failed; ``str()`` is its paragraph (check, bucket, observed, threshold)."""

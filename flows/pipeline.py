@@ -24,13 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from cluster_eval.settings import PROJECT_ROOT, Settings
 from flows.errors import ConfigurationError, InfrastructureFailure
 from flows.plan import BurstOptions, baseline_schedule, night_schedule
+
+if TYPE_CHECKING:
+    from checks.gate import GateResult
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,8 @@ __all__ = [
     "ReplayOutcome",
     "RunPaths",
     "check_endpoint",
-    "compute_checks",
     "deploy",
+    "evaluate",
     "export_otlp",
     "export_prometheus",
     "golden_round_s",
@@ -53,7 +56,6 @@ __all__ = [
     "run_replay",
     "score",
     "teardown",
-    "validate",
 ]
 
 
@@ -450,26 +452,17 @@ def load_warehouse(db: Path, run: Any, spans: Path, telemetry: Path, scores: Pat
         write_scores(con, run.run_id, pl.read_parquet(scores))
 
 
-def compute_checks(db: Path, run_id: str, thresholds: Path | None) -> dict[str, int]:
-    """The five check tables for the run; return each one's row count."""
-    from checks.compute import CHECKS, run_checks
-    from warehouse import opened
+def evaluate(db: Path, run_id: str, thresholds: Path | None, data_docs: Path) -> GateResult:
+    """The loaded run's checks and gate, on one warehouse connection: the same
+    ``checks.evaluate_run`` as ``cluster-eval evaluate``, with the scores loaded with
+    the run (``score`` wrote them beside the spans)."""
+    from checks.errors import ThresholdsError
+    from checks.evaluate import evaluate_run
 
-    with opened(db) as con:
-        run_checks(con, run_id, _thresholds(thresholds))
-        return {
-            # identifier from the fixed CHECKS tuple; the run id is bound
-            check: con.execute(f'SELECT count(*) FROM "check_{check}" WHERE run_id = $r',
-                               {"r": run_id}).fetchall()[0][0]
-            for check in CHECKS
-        }
-
-
-def validate(db: Path, run_id: str, thresholds: Path | None, data_docs: Path) -> Any:
-    """The GX gate over the check tables; a ``checks.gate.GateResult``."""
-    from checks.gate import validate as gate
-
-    return gate(db, run_id, _thresholds(thresholds), data_docs)
+    try:
+        return evaluate_run(db, run_id, thresholds, data_docs, score=False)
+    except ThresholdsError as exc:
+        raise ConfigurationError(str(exc)) from exc
 
 
 def report(db: Path, run_id: str, out_dir: Path, thresholds: Path | None = None

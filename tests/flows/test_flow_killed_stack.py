@@ -65,8 +65,7 @@ def finished_night(db: Path, work: Path) -> str:
                   config={"applications": [{"name": "llm"}]},
                   cluster={"replicas": ["rep-a", "rep-b"]}, plan={"planned": {"replay": 40}})
     pipeline.load_warehouse(db, run, work / "spans.parquet", telemetry, work / "scores.parquet")
-    pipeline.compute_checks(db, run.run_id, None)
-    pipeline.validate(db, run.run_id, None, work / "data-docs")
+    pipeline.evaluate(db, run.run_id, None, work / "data-docs")
     return run.run_id
 
 

@@ -70,8 +70,7 @@ def steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Calls:
     record("merge_spans", 90)
     record("score", 450)
     record("load_warehouse")
-    record("compute_checks", {"replica_skew": 2})
-    record("validate", GateResult(verdict=Verdict.PASS,
+    record("evaluate", GateResult(verdict=Verdict.PASS,
                                   message="PASS: run r passed every judged check.",
                                   breaches=[], insufficient=[]))
 
@@ -133,7 +132,7 @@ def test_a_passing_run_completes_with_artifacts(prefect_server, steps, tmp_path)
 def test_a_breach_fails_with_the_gate_paragraph_and_notifies(
     prefect_server, steps, tmp_path, monkeypatch, webhook, notification_block
 ):
-    monkeypatch.setattr(pipeline, "validate", lambda *a, **k: _breach_gate())
+    monkeypatch.setattr(pipeline, "evaluate", lambda *a, **k: _breach_gate())
     state = _run(tmp_path, notification_block=notification_block)
     assert state.is_failed()
     assert state.message == BREACH
@@ -214,11 +213,11 @@ def test_the_run_command_exits_0_on_pass_1_on_a_breach_3_when_invalid(
     passed = CliRunner().invoke(app, args)
     assert passed.exit_code == 0, passed.output
     assert "report:" in passed.output
-    monkeypatch.setattr(pipeline, "validate", lambda *a, **k: _breach_gate())
+    monkeypatch.setattr(pipeline, "evaluate", lambda *a, **k: _breach_gate())
     failed = CliRunner().invoke(app, args)
     assert failed.exit_code == 1
     assert "replica_skew" in failed.output
-    monkeypatch.setattr(pipeline, "validate", lambda *a, **k: _invalid_gate())
+    monkeypatch.setattr(pipeline, "evaluate", lambda *a, **k: _invalid_gate())
     invalid = CliRunner().invoke(app, args)
     assert invalid.exit_code == 3
     assert "Invalid: INVALID: run r cannot be judged" in invalid.output
@@ -227,7 +226,7 @@ def test_the_run_command_exits_0_on_pass_1_on_a_breach_3_when_invalid(
 def test_an_invalid_run_ends_in_its_own_state_and_notifies(
     prefect_server, steps, tmp_path, monkeypatch, webhook, notification_block
 ):
-    monkeypatch.setattr(pipeline, "validate", lambda *a, **k: _invalid_gate())
+    monkeypatch.setattr(pipeline, "evaluate", lambda *a, **k: _invalid_gate())
     state = _run(tmp_path, notification_block=notification_block)
     assert state.is_failed() and state.name == "Invalid"
     assert state.message == INVALID_MESSAGE
