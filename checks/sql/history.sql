@@ -8,7 +8,7 @@
 --   golden: the pinned golden set, prompt by prompt. At temperature 0 the same prompt
 --       on the same config gives the same answer, so 'agreement' (share of tonight's
 --       golden answers equal to the baseline nights' most common answer to that
---       prompt) and 'paired_quality' (mean over prompts of tonight's score minus the
+--       prompt, any of them on a tie) and 'paired_quality' (mean over prompts of tonight's score minus the
 --       baseline nights' score for that prompt) are sharp and cheap.
 -- The test (docs/checks.md): tonight breaches when it is worse than the WORST baseline
 -- night by more than a margin, the largest of
@@ -79,15 +79,27 @@ golden AS (
                GROUP BY ALL) AS q USING (run_id, span_id)
     WHERE s.run_id IN (SELECT run_id FROM nights) AND s.mode = 'pinned'
 ),
-usual_answer AS (
-    SELECT request_id, mode(answer) AS answer, avg(quality) AS baseline_quality
+baseline_answers AS (
+    SELECT request_id, answer, count(*) AS times, sum(quality) AS quality_sum,
+           max(count(*)) OVER (PARTITION BY request_id) AS most
     FROM golden
     WHERE run_id <> $run_id AND ok
+    GROUP BY request_id, answer
+),
+usual_answer AS (
+    -- the baseline nights' most common answers to each prompt, every one of them on a
+    -- tie (mode() kept one of the tied answers at random: judging the same night twice
+    -- could differ by a prompt), and the baseline's mean quality on the prompt
+    SELECT request_id,
+           list(answer ORDER BY answer) FILTER (WHERE times = most) AS answers,
+           sum(quality_sum) / sum(times) AS baseline_quality
+    FROM baseline_answers
     GROUP BY request_id
 ),
 agreement AS (
     SELECT g.run_id, 'golden' AS bucket, 'agreement' AS metric, count(*) AS n,
-           avg(CASE WHEN g.ok AND g.answer = u.answer THEN 1.0 ELSE 0.0 END) AS value
+           avg(CASE WHEN g.ok AND list_contains(u.answers, g.answer)
+                    THEN 1.0 ELSE 0.0 END) AS value
     FROM golden AS g
     JOIN usual_answer AS u USING (request_id)
     GROUP BY g.run_id

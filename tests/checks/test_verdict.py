@@ -257,6 +257,24 @@ def test_changed_golden_answers_fail_history_when_every_floor_still_holds(tmp_pa
         in breach.message
 
 
+def test_a_tie_between_the_baseline_s_answers_counts_either_as_the_usual_one(tmp_path):
+    """Two baseline nights answered differently: both answers are usual, and judging
+    the night again gives the same figure (mode() kept one tied answer at random)."""
+    two = {"history": {"nights": 2}}
+    for day, answer in ((1, "the answer"), (2, "another answer")):
+        judge(tmp_path, night(tmp_path, f"n{day}", day, answer=answer, seed=day), **two)
+    tonight = night(tmp_path, "n3", 3, answer="another answer", seed=3)
+    figures = []
+    for _ in range(3):
+        result = judge(tmp_path, tonight, **two)
+        with connect(tmp_path / "w.duckdb") as con:
+            figures.append(con.execute(
+                "SELECT run_id, observed, baseline_worst FROM check_history "
+                "WHERE bucket = 'golden:agreement' ORDER BY run_id").fetchall())
+    assert figures[0] == [("n3", 1.0, 1.0)] and figures.count(figures[0]) == 3
+    assert result.verdict is Verdict.PASS, result.message
+
+
 def test_a_quality_drop_within_the_floors_fails_history(tmp_path):
     three_good_nights(tmp_path)
     result = judge(tmp_path, night(tmp_path, "n4", 4, golden_quality=0.5, replay_quality=0.5))
