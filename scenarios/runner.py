@@ -86,11 +86,24 @@ def run_verdict(db: Path, run_id: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def upper_bounds(scenario: Scenario) -> list[str]:
+    """``check/expectation`` of every rule that is an upper bound under the scenario's
+    thresholds (the checks' specs know; verdicts.sql reads it for rows the gate wrote
+    before it recorded each row's bound)."""
+    from checks.suites import rules
+    from checks.thresholds import load_thresholds
+
+    limits = load_thresholds(PROJECT_ROOT / scenario.thresholds if scenario.thresholds
+                             else None)
+    return [f"{rule.check}/{rule.name}" for rule in rules(limits) if rule.kind == "max"]
+
+
 def read_verdicts(db: Path, run_id: str, scenario: Scenario) -> list[Verdict]:
     from warehouse import opened
 
     with opened(db) as con:
-        rows = con.execute(VERDICTS_SQL, {"run_id": run_id}).fetchall()
+        rows = con.execute(VERDICTS_SQL, {"run_id": run_id,
+                                          "upper_bounds": upper_bounds(scenario)}).fetchall()
     found = {r[0]: r for r in rows}
     verdicts = []
     for check in CHECKS:

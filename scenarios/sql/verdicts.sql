@@ -7,10 +7,10 @@ WITH judged AS (
     SELECT "check", bucket, expectation AS metric, observed, threshold, success,
            -- distance inside (positive) or past (negative) the threshold
            CASE WHEN bound = 'max'
-                  -- rows written before the gate recorded its bounds: by metric name
-                  OR bound IS NULL AND (expectation LIKE '%ratio'
-                                        OR expectation LIKE '%error_rate%'
-                                        OR expectation LIKE '%share')
+                  -- rows written before the gate recorded its bounds: the rule's own
+                  -- bound, from the checks' specs ($upper_bounds, scenarios/runner.py)
+                  OR bound IS NULL AND list_contains($upper_bounds::VARCHAR[],
+                                                     "check" || '/' || expectation)
                 THEN threshold - observed
                 WHEN "check" = 'replica_skew' THEN abs(threshold) - abs(observed)
                 ELSE observed - threshold END AS margin

@@ -73,9 +73,11 @@ def test_a_malformed_scenario_names_the_file_and_field(tmp_path):
         catalog(["no-such-scenario"])
 
 
-def _expectations(con, run_id, rows):
+def _expectations(con, run_id, rows, *, recorded_bounds=True):
     for check, bucket, expectation, observed, threshold, success in rows:
         bound = "max" if expectation.endswith("ratio") else "min"
+        if not recorded_bounds:
+            bound = None
         con.execute(
             "INSERT INTO expectation_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, check, bucket, expectation, observed, threshold, success, bound])
@@ -103,6 +105,21 @@ def test_verdicts_come_from_the_gates_rows_worst_breach_first(tmp_path):
     assert not verdicts["tenant_fairness"].as_expected
     assert verdicts["kv_cache_eviction"].status == "insufficient"
     assert verdicts["traffic_pattern_drift"].status == "insufficient"
+
+
+def test_rows_from_before_the_gate_recorded_bounds_take_the_bound_from_the_rules(tmp_path):
+    """The closest call of a passing check is measured toward the rule's own bound, as
+    the spec says it, not guessed from the metric's name (an '_ms' ceiling, a '_share'
+    floor)."""
+    db = tmp_path / "wh.duckdb"
+    with opened(db) as con:
+        _expectations(con, "r1", [
+            ("measurement", "schedule_lag", "lag_p99_ms", 1000.0, 5000.0, True),
+            ("measurement", "replica_ids", "identified_share", 0.9, 0.5, True),
+        ], recorded_bounds=False)
+    healthy = catalog(["healthy"])[0]
+    verdict = {v.check: v for v in read_verdicts(db, "r1", healthy)}["measurement"]
+    assert (verdict.status, verdict.metric) == ("pass", "identified_share")
 
 
 def test_the_matrix_marks_the_targeted_check_and_every_miss():
