@@ -41,6 +41,10 @@ def evaluate(
         "--thresholds", help="Thresholds YAML (default: checks/thresholds.yaml).")] = None,
     data_docs: Annotated[Path | None, typer.Option(
         "--data-docs", help="Write Great Expectations Data Docs (HTML) here.")] = None,
+    score: Annotated[bool, typer.Option(
+        "--score/--no-score",
+        help="Score the spans first; --no-score judges the scores already loaded "
+             "(new thresholds on a stored night).")] = True,
 ) -> None:
     """Score the run's spans, compute the checks, run the gate: exit 0 PASS, 1 FAIL,
     3 INVALID, 2 bad input."""
@@ -52,7 +56,7 @@ def evaluate(
 
     _check_warehouse(warehouse)
     try:
-        result = evaluate_run(warehouse, run_id, thresholds, data_docs)
+        result = evaluate_run(warehouse, run_id, thresholds, data_docs, score=score)
     except (ChecksError, WarehouseError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -62,3 +62,24 @@ def test_evaluate_reports_bad_input_clearly(run_builder, tmp_path):
         result = runner.invoke(app, [*command, "--warehouse", str(nowhere), "--run-id", "x"])
         assert result.exit_code == 2 and f"no warehouse at {nowhere}" in result.output
     assert not nowhere.exists()
+
+
+def test_no_score_judges_the_scores_already_loaded(run_builder, tmp_path):
+    """The loaded scores say rep-b answers at 0.2; scoring again from the spans (all
+    complete) would find nothing wrong. --no-score judges what was loaded."""
+    thresholds = tmp_path / "t.yaml"
+    thresholds.write_text("min_samples: 5\n")
+    for t in range(30):
+        run_builder.sample(t, queue_depth=1, replicas=2)
+    for i in range(6):
+        run_builder.span(1.0, mode="pinned", replica="rep-a", at=i, request_id=f"p{i}")
+        run_builder.span(0.2, mode="pinned", replica="rep-b", at=i, request_id=f"p{i}")
+        run_builder.span(1.0, at=i + 0.5)
+    db = run_builder.load()
+    args = ["evaluate", "--warehouse", str(db), "--run-id", "run-1",
+            "--thresholds", str(thresholds)]
+    judged = runner.invoke(app, [*args, "--no-score"])
+    assert judged.exit_code == 1, judged.output
+    assert "replica 'rep-b' mean quality 0.20" in judged.output
+    rescored = runner.invoke(app, args)
+    assert "replica 'rep-b'" not in rescored.output
