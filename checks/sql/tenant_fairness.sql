@@ -86,8 +86,10 @@ latency_ranks AS (
 ),
 rank_sums AS (
     -- per tenant and stratum: Mann-Whitney U of its spans against the other tenants'
-    SELECT bucket, stratum, count(*) AS n1, any_value(n_stratum) - count(*) AS n2,
-           sum(r) - count(*) * (count(*) + 1) / 2.0 AS u
+    -- counts as DOUBLE: their products overflow BIGINT on a night of 10 M spans
+    SELECT bucket, stratum, count(*)::DOUBLE AS n1,
+           any_value(n_stratum) - count(*)::DOUBLE AS n2,
+           sum(r) - count(*)::DOUBLE * (count(*) + 1) / 2.0 AS u
     FROM latency_ranks
     GROUP BY bucket, stratum
 ),
@@ -103,10 +105,10 @@ within_strata AS (
 over_the_night AS (
     -- U against every other tenant's span of the night, whatever its kind (a tenant
     -- whose requests have no counterpart can only be ranked against different ones)
-    SELECT bucket, sum(r_night) - count(*) * (count(*) + 1) / 2.0 AS u,
-           count(*) * (any_value(n_night) - count(*)) AS pairs,
-           count(*) * (any_value(n_night) - count(*)) * (any_value(n_night) + 1) / 12.0
-               AS var
+    SELECT bucket, sum(r_night) - count(*)::DOUBLE * (count(*) + 1) / 2.0 AS u,
+           count(*)::DOUBLE * (any_value(n_night) - count(*)) AS pairs,
+           count(*)::DOUBLE * (any_value(n_night) - count(*)) * (any_value(n_night) + 1)
+               / 12.0 AS var
     FROM latency_ranks
     GROUP BY bucket
 ),
