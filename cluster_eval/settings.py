@@ -42,6 +42,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    warehouse_memory_limit: str = Field(
+        default="2.5GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description=(
+            "DuckDB's memory limit for the warehouse (checks and loads spill to disk "
+            "beyond it): a night of 10 M spans peaks at 13 GiB without it, 3.0 GiB with "
+            "2.5GB (benchmarks/checks_speed.py)."
+        ),
+    )
+
     @property
     def model_dir(self) -> Path:
         return self.home / "models" / "SmolLM2-135M-Instruct-bf16"

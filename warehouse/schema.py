@@ -68,12 +68,17 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def connect(db_path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse (migrated unless read-only); raise WarehouseLocked when held."""
+    """Open the warehouse (migrated unless read-only); raise WarehouseLocked when held.
+    DuckDB keeps to ``CLUSTER_EVAL_WAREHOUSE_MEMORY_LIMIT`` (default 2.5GB), spilling
+    to ``<file>.tmp`` beyond it."""
     path = Path(db_path)
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}")
+    from cluster_eval.settings import get_settings
+
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only,
+                             config={"memory_limit": get_settings().warehouse_memory_limit})
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseLocked.from_duckdb(path, exc) from exc

@@ -143,3 +143,15 @@ def test_missing_optional_span_columns_load_as_null(tmp_path, make_spans):
     load_run(db, RUN, spans, telemetry)
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(cached_tokens), count(*) FROM spans").fetchone() == (0, 3)
+
+
+def test_duckdb_keeps_to_the_memory_limit_of_the_settings(tmp_path, monkeypatch):
+    """A night of 10 M spans peaked at 13 GiB without a limit; the limit makes DuckDB
+    spill to disk instead (benchmarks/checks_speed.py)."""
+    def limit() -> str:
+        with connect(tmp_path / "w.duckdb") as con:
+            return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    assert limit() == "2.3 GiB"  # the default 2.5GB, as DuckDB prints it
+    monkeypatch.setenv("CLUSTER_EVAL_WAREHOUSE_MEMORY_LIMIT", "1GiB")
+    assert limit() == "1.0 GiB"
