@@ -22,8 +22,6 @@ Three kinds of check (``CheckSpec.role``):
 from __future__ import annotations
 
 import re
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import duckdb
@@ -44,10 +42,9 @@ _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _COMMENT = re.compile(r"--[^\n]*")
 
 
-@cache
 def sql(name: str) -> str:
     """The text of ``checks/sql/<name>.sql``."""
-    return (resources.files("checks") / "sql" / f"{name}.sql").read_text()
+    return registry.read_sql(registry.SQL_DIR / f"{name}.sql")
 
 
 def _text(check: str, name: str | None) -> str:

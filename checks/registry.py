@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -30,11 +31,18 @@ from pydantic import BaseModel
 
 from checks import suites
 from checks.suites import Rule
-from checks.thresholds import Thresholds
+from checks.thresholds import Thresholds, load_thresholds
 
 Role = Literal["bucket", "night", "measurement"]
 
-_SQL = Path(__file__).with_name("sql")
+SQL_DIR = Path(__file__).with_name("sql")
+
+
+@cache
+def read_sql(path: Path) -> str:
+    """A SQL file's text, read once per process (every night runs the same files)."""
+    return path.read_text()
+
 
 # The columns every row of check_buckets has, whatever the check.
 KEY_COLUMNS = {"run_id": "VARCHAR", "check": "VARCHAR", "dimension": "VARCHAR",
@@ -69,15 +77,11 @@ class CheckSpec:
     settings: type[BaseModel] | None = None
     # runs after every other check: its query reads their rows (history)
     reads_other_checks: bool = False
-    sql_dir: Path = field(default=_SQL)
-
-    @property
-    def sql_path(self) -> Path:
-        return self.sql_dir / f"{self.name}.sql"
+    sql_dir: Path = field(default=SQL_DIR)
 
     def read(self, name: str) -> str:
         """The text of one of the check's SQL files (its own, or an assignment)."""
-        return (self.sql_dir / f"{name}.sql").read_text()
+        return read_sql(self.sql_dir / f"{name}.sql")
 
     def query(self) -> str:
         """The check's query: its SQL file, without the trailing semicolon."""
@@ -212,8 +216,8 @@ def sync_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Give check_buckets every registered check's columns and each check its view.
     Writes nothing when the warehouse already has them (the shipped checks'
     columns and views come with migration 014)."""
-    present = {row[0]: row[1] for row in con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() "
+    present = {row[0] for row in con.execute(
+        "SELECT column_name FROM duckdb_columns() "
         "WHERE table_name = 'check_buckets' AND schema_name = 'main' "
         "AND database_name = current_database()").fetchall()}
     for name, kind in table_columns().items():
@@ -240,8 +244,6 @@ def sections() -> dict[str, type[BaseModel]]:
 def docs_table(thresholds: Thresholds | None = None) -> str:
     """The table of docs/checks.md, "The checks, one spec each", from the specs and the
     shipped thresholds (``python -m checks.registry`` prints it)."""
-    from checks.thresholds import load_thresholds
-
     limits = thresholds or load_thresholds(None)
     lines = ["| check | role | buckets (`dimension`) | judged: metric, bound, thresholds key | "
              "SQL |", "| --- | --- | --- | --- | --- |"]
