@@ -698,7 +698,10 @@ def stop_local_head(settings: Settings, *, grace_s: float = 10.0) -> int:
         for bucket in ("raylet", "services", "gcs_server"):
             known.update(_head_processes(record, _process_table()))
             _signal_and_wait([p for p in known.values() if _bucket(p) == bucket], grace_s)
+        # a process found only now (a worker the raylet was spawning as it went down,
+        # after its bucket's turn) was never signalled: it gets its turn too
         known.update(_head_processes(record, _process_table()))
+        _signal_and_wait([p for p in known.values() if _alive(p)], grace_s)
         left = sorted(p.pid for p in known.values() if _alive(p))
         if left:
             raise StackError(f"processes of the local head are still running: {left}")
