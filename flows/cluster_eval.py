@@ -182,12 +182,15 @@ def _run_info(run_id: str, started: datetime, stack: pipeline.DeployOutcome,
 def _plan(baseline_statuses: dict[str, int], replayed: pipeline.ReplayOutcome,
           golden_rounds: int, replicas: list[str]) -> dict[str, Any]:
     """What the night meant to send, for the measurement check to count against, and
-    the host's CPU while it was sent (when the cluster runs on this host)."""
+    the host's CPU while it was sent and its memory speed around it (when the cluster
+    runs on this host)."""
     plan: dict[str, Any] = {
         "planned": {"baseline": sum(baseline_statuses.values()), **replayed.counts},
         "golden_rounds": golden_rounds, "replicas": len(replicas)}
     if replayed.host_cpu is not None:
         plan["host"] = replayed.host_cpu
+    if replayed.host_speed is not None:
+        plan["host_speed"] = replayed.host_speed
     return plan
 
 

@@ -296,6 +296,8 @@ class ReplayOutcome:
     notes: list[str] = field(default_factory=list)
     # the host's CPU while the replay ran, when the cluster runs on it (serving/host_cpu.py)
     host_cpu: dict[str, Any] | None = None
+    # the host's memory speed around the replay, likewise (serving/host_speed.py)
+    host_speed: dict[str, Any] | None = None
 
 
 def run_replay(
@@ -335,9 +337,11 @@ def run_replay(
         app=app,
         deployments=tuple(deployments) if deployments else None,
     )
+    speed = host_speed_watch(settings)
     on_this_host = host_cpu_watch(settings)
     result = replay_engine(replay_plan, out_dir, client, sampler=sampler)
     host = on_this_host()
+    host_speed = speed()
     _refuse_if_unreachable(result.statuses, settings.serve_url)
     return ReplayOutcome(
         spans_path=result.spans_path,
@@ -349,6 +353,7 @@ def run_replay(
         telemetry_samples=result.telemetry_samples,
         notes=plan.notes,
         host_cpu=host.model_dump() if host else None,
+        host_speed=host_speed.model_dump() if host_speed else None,
     )
 
 
@@ -378,6 +383,33 @@ def host_cpu_watch(settings: Settings) -> Callable[[], Any]:
     def stop() -> Any:
         after = measured()
         return None if after is None else host_cpu.host_cpu(before, after)
+
+    return stop
+
+
+def host_speed_watch(settings: Settings) -> Callable[[], Any]:
+    """Probe the host's memory speed now, with the cluster idle; the returned call
+    probes again after the replay and gives the night's
+    :class:`~serving.host_speed.HostSpeed`, or None when the cluster is not on this
+    host (no head of this project's recorded here)."""
+    from serving import host_speed, stack
+    from serving.errors import StackError
+
+    try:
+        if stack.local_head_pids(settings) is None:
+            return lambda: None
+        before = host_speed.measure()
+    except (StackError, OSError, ValueError, IndexError, MemoryError) as exc:
+        # a fact about the night, never a reason to lose it
+        log.warning("the host's speed was not measured: %s", exc)
+        return lambda: None
+
+    def stop() -> Any:
+        try:
+            return host_speed.summarise(before, host_speed.measure())
+        except MemoryError as exc:
+            log.warning("the host's speed was not measured after the replay: %s", exc)
+            return None
 
     return stop
 
