@@ -22,10 +22,26 @@
 -- baseline nights, and a p99 >= $min_samples_p99 spans (a p99 of 170 spans is the
 -- second-slowest request: on healthy nights it moved 20.8-51.8 s), else the row is
 -- insufficient; the medians carry latency night to night on smaller nights.
+-- Latency and goodput are compared only with baseline nights whose host ran at about
+-- tonight's speed: where the cluster runs on the flow's host, the flow probes the
+-- host's memory speed while the cluster is idle (runs.plan -> 'host_speed',
+-- serving/host_speed.py), and a night whose probe differs from tonight's by more than
+-- $max_host_speed_gap (a ratio) measured its host, not the cluster. A night without a
+-- probe (a remote cluster, an older night) is compared as before.
 WITH nights AS (
     SELECT unnest($baseline_runs::VARCHAR[]) AS run_id
     UNION ALL
     SELECT $run_id
+),
+-- each night's host speed against tonight's, a ratio >= 1 (NULL: either was not probed)
+host_speed_gap AS (
+    SELECT r.run_id,
+           greatest(r.probe_ms / t.probe_ms, t.probe_ms / r.probe_ms) AS gap,
+           r.probe_ms, t.probe_ms AS tonight_probe_ms
+    FROM (SELECT run_id, (plan -> 'host_speed' ->> 'probe_ms')::DOUBLE AS probe_ms
+          FROM runs WHERE run_id IN (SELECT run_id FROM nights)) AS r,
+         (SELECT (plan -> 'host_speed' ->> 'probe_ms')::DOUBLE AS probe_ms
+          FROM runs WHERE run_id = $run_id) AS t
 ),
 bucket_rows AS (
     SELECT run_id, 'slo/' || bucket AS bucket, n, insufficient, sd_quality,
@@ -130,14 +146,25 @@ all_values AS (
 tonight AS (
     SELECT * FROM all_values WHERE run_id = $run_id
 ),
+baseline_values AS (
+    SELECT v.*,
+           v.metric IN ('p50_latency_ms', 'p99_latency_ms', 'p99_ttft_ms', 'goodput')
+             AND coalesce(h.gap, 1.0) > $max_host_speed_gap AS other_host_speed,
+           h.probe_ms
+    FROM all_values AS v
+    LEFT JOIN host_speed_gap AS h USING (run_id)
+    WHERE v.run_id <> $run_id AND NOT v.insufficient
+),
 baseline AS (
     SELECT bucket, metric,
-           count(*)     AS baseline_nights,
-           median(value) AS baseline_median,
-           min(value)   AS low,
-           max(value)   AS high
-    FROM all_values
-    WHERE run_id <> $run_id AND NOT insufficient
+           count(*) FILTER (WHERE NOT other_host_speed)     AS baseline_nights,
+           median(value) FILTER (WHERE NOT other_host_speed) AS baseline_median,
+           min(value) FILTER (WHERE NOT other_host_speed)   AS low,
+           max(value) FILTER (WHERE NOT other_host_speed)   AS high,
+           -- the nights left out for their host's speed, and how fast those hosts ran
+           count(*) FILTER (WHERE other_host_speed)         AS other_host_nights,
+           median(probe_ms) FILTER (WHERE other_host_speed) AS other_host_probe_ms
+    FROM baseline_values
     GROUP BY bucket, metric
 ),
 judged AS (
@@ -153,9 +180,13 @@ judged AS (
                 WHEN t.metric = 'paired_quality' THEN 2
                 ELSE $min_samples END::BIGINT AS required_n,
            CASE WHEN t.insufficient THEN 'tonight'
+                WHEN coalesce(b.baseline_nights, 0) < 2 AND b.other_host_nights > 0
+                     THEN 'host_speed'
                 WHEN coalesce(b.baseline_nights, 0) < 2
                      AND t.metric <> 'paired_quality' THEN 'baseline' END AS short_of,
            coalesce(b.baseline_nights, 0) AS baseline_nights,
+           b.other_host_nights, b.other_host_probe_ms,
+           (SELECT any_value(tonight_probe_ms) FROM host_speed_gap) AS tonight_probe_ms,
            b.baseline_median, b.low, b.high,
            greatest(
                coalesce(b.high - b.low, 0),
@@ -179,6 +210,12 @@ SELECT $run_id AS run_id,
                                       n, required_n, metric)
            WHEN 'baseline' THEN printf('has %d baseline night(s) with enough samples, fewer '
                                        'than 2', baseline_nights)
+           WHEN 'host_speed' THEN printf(
+               'has %d baseline night(s) whose host ran at tonight''s speed, fewer than 2: '
+               'the host''s memory probe took %.1f ms tonight, %.1f ms on the other %d '
+               '(more than %gx apart), so tonight''s latency would measure the host, '
+               'not the cluster', baseline_nights, tonight_probe_ms, other_host_probe_ms,
+               other_host_nights, $max_host_speed_gap)
        END AS insufficient_reason,
        worse_when, observed,
        -- paired_quality is already tonight minus the baseline: its baseline is 0

@@ -246,6 +246,70 @@ def test_two_slow_requests_do_not_fail_history_but_a_slower_cluster_does(tmp_pat
                                         if b.check == "history"}
 
 
+def on_host(builder: RunBuilder, probe_ms: float) -> RunBuilder:
+    """The night ran on the flow's host, whose memory probe took ``probe_ms``."""
+    builder.plan = {**(builder.plan or {}), "host_speed": {
+        "probe_ms": probe_ms, "before_ms": probe_ms, "after_ms": probe_ms, "samples": 80}}
+    return builder
+
+
+def three_nights_on_a_host(tmp_path, probes_ms=(7.0, 7.2, 6.9)) -> None:
+    for day, probe_ms in enumerate(probes_ms, start=1):
+        accepted = judge(tmp_path, on_host(slow_night(
+            tmp_path, f"n{day}", day, slowest_ms=20_000, typical_ms=10_000, seed=day),
+            probe_ms))
+        assert accepted.verdict is Verdict.PASS, accepted.message
+
+
+def test_a_slower_host_is_not_blamed_on_the_cluster(tmp_path):
+    """The demo's false alarm: every request 1.7x slower because the host moved memory
+    1.6x slower, same deployment. Latency is not compared with nights on a faster host;
+    everything else still is, and the row says why it was left out."""
+    three_nights_on_a_host(tmp_path)
+    result = judge(tmp_path, on_host(slow_night(tmp_path, "n4", 4, slowest_ms=34_000,
+                                                typical_ms=17_000, seed=4), 11.2))
+    assert result.verdict is Verdict.PASS, result.message
+    assert {c.check: c.judged for c in result.coverage}["history"]
+    short = {b.bucket: b.message for b in result.insufficient if b.check == "history"}
+    assert short["slo/run:p50_latency_ms"] == (
+        "history: bucket 'slo/run:p50_latency_ms' has 0 baseline night(s) whose host ran "
+        "at tonight's speed, fewer than 2: the host's memory probe took 11.2 ms tonight, "
+        "7.0 ms on the other 3 (more than 1.2x apart), so tonight's latency would measure "
+        "the host, not the cluster (insufficient)")
+    with connect(tmp_path / "w.duckdb") as con:
+        judged = {bucket for (bucket,) in con.execute(
+            "SELECT bucket FROM check_history WHERE run_id = 'n4' AND NOT insufficient"
+        ).fetchall()}
+    assert {"slo/run:mean_quality", "slo/run:error_rate", "golden:agreement"} <= judged
+    assert not {bucket for bucket in judged if bucket.endswith(("_ms", "goodput"))}
+
+
+def test_a_slower_cluster_on_a_host_of_the_same_speed_still_fails_history(tmp_path):
+    """The probe is taken with the cluster idle: a rollout that makes every request
+    slower leaves it where it was, and the latency is compared."""
+    three_nights_on_a_host(tmp_path)
+    result = judge(tmp_path, on_host(slow_night(tmp_path, "n4", 4, slowest_ms=34_000,
+                                                typical_ms=17_000, seed=4), 7.3))
+    assert result.verdict is Verdict.FAIL
+    assert "slo/run:p50_latency_ms" in {b.bucket for b in result.breaches
+                                        if b.check == "history"}
+
+
+def test_latency_is_compared_with_the_baseline_nights_on_a_host_of_tonights_speed(tmp_path):
+    """Two of three baseline nights ran on a host as slow as tonight's: those two are
+    the baseline of its latency rows, the third is left out of them only."""
+    three_nights_on_a_host(tmp_path, probes_ms=(11.0, 7.0, 11.4))
+    result = judge(tmp_path, on_host(slow_night(tmp_path, "n4", 4, slowest_ms=20_000,
+                                                typical_ms=10_000, seed=4), 11.2))
+    assert result.verdict is Verdict.PASS, result.message
+    with connect(tmp_path / "w.duckdb") as con:
+        nights = dict(con.execute(
+            "SELECT metric, baseline_nights FROM check_history WHERE run_id = 'n4' "
+            "AND bucket LIKE 'slo/run:%'").fetchall())
+    assert nights["p50_latency_ms"] == 2 and nights["goodput"] == 2
+    assert nights["mean_quality"] == 3 and nights["error_rate"] == 3
+
+
 def test_changed_golden_answers_fail_history_when_every_floor_still_holds(tmp_path):
     """Same scores, different answers: a silent change a floor cannot see."""
     three_good_nights(tmp_path)
