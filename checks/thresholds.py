@@ -118,7 +118,7 @@ class History(_Section):
     latency_margin_ratio: float = Field(
         default=0.5, ge=0, description="Median and p99 margin, a share of the baseline median.")
     max_host_speed_gap: float = Field(
-        default=1.2, ge=1.0,
+        default=1.3, ge=1.0,
         description="Latency and goodput are compared only with nights whose host's memory "
                     "probe was within this ratio of tonight's, where the cluster runs on "
                     "the flow's host (serving/host_speed.py).")

@@ -274,7 +274,7 @@ def test_a_slower_host_is_not_blamed_on_the_cluster(tmp_path):
     assert short["slo/run:p50_latency_ms"] == (
         "history: bucket 'slo/run:p50_latency_ms' has 0 baseline night(s) whose host ran "
         "at tonight's speed, fewer than 2: the host's memory probe took 11.2 ms tonight, "
-        "7.0 ms on the other 3 (more than 1.2x apart), so tonight's latency would measure "
+        "7.0 ms on the other 3 (more than 1.3x apart), so tonight's latency would measure "
         "the host, not the cluster (insufficient)")
     with connect(tmp_path / "w.duckdb") as con:
         judged = {bucket for (bucket,) in con.execute(
