@@ -11,12 +11,13 @@ Decoding a small model on a CPU streams its weights from memory for every token,
 its speed is the memory bandwidth the host gives it, which a neighbour on the same
 physical machine takes unseen by ``/proc``. The probe copies a ``PROBE_MB`` buffer
 (``bytearray`` slice assignment: a ``memmove``, no dependency) and times it. Measured
-on the 2-CPU development VM (``benchmarks/host_speed.py``: 180 requests decoded one
-at a time by SmolLM2, each between six probes): over blocks of 20 requests the probe
-and the time per output token moved together (correlation 0.97; per request 0.73),
-and when the host slowed by itself for one block both did, 1.7x (probe 4.0 -> 7.0 ms,
-time per token 22 -> 37 ms). A numpy sum over 128 MB followed as closely (0.95), a
-pure-Python loop less (0.90).
+on the 2-CPU development VM (``benchmarks/host_speed.py``, twice: 180 and 150 requests
+decoded one at a time by SmolLM2, each between six probes): over blocks of 20
+requests the probe and the time per output token moved together (correlation 0.97
+and 0.96; per request 0.73 and 0.67), and when the host slowed by itself for one
+block both did, 1.7x (probe 4.0 -> 7.0 ms, time per token 22 -> 37 ms). A numpy sum
+over 128 MB followed less closely (0.95 and 0.80), a pure-Python loop less still
+(0.90 and 0.46).
 
 The flow probes while the cluster is idle, for ``SECONDS`` before the replay starts
 and again after its last answer, every ``INTERVAL_S``: under the replay the probe
