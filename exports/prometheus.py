@@ -26,6 +26,8 @@ series stays continuous from night to night. The run id is a label of
     cluster_eval_replica_id_share                  pinned requests whose replica named itself
     cluster_eval_host_foreign_cpu_share            the host's CPU other work took during the
                                                    replay (a cluster on the flow's host only)
+    cluster_eval_host_memory_probe_seconds         the host's memory probe around the replay:
+                                                   higher is a slower host (the same only)
 
 A value the warehouse holds as null (a bucket without a reference, no telemetry
 window) is left out rather than written as NaN. docs/exports.md has the meaning of
@@ -98,6 +100,9 @@ METRICS: dict[str, str] = {
                                      "named itself (0-1).",
     "cluster_eval_host_foreign_cpu_share": "Share of the host's CPU capacity other processes "
                                            "took while the replay ran (0-1).",
+    "cluster_eval_host_memory_probe_seconds": "Median time of the host's memory probe with "
+                                              "the cluster idle around the replay; higher "
+                                              "is a slower host.",
 }
 
 
@@ -186,6 +191,7 @@ class RunMetrics:
     gap_share: float | None
     identified_share: float | None
     foreign_cpu_share: float | None = None
+    host_probe_ms: float | None = None
 
 
 @cache
@@ -254,6 +260,7 @@ def read_run(db_path: str | Path, run_id: str) -> RunMetrics:
         lag_p99_ms=measured["lag_p99_ms"], gap_share=measured["gap_share"],
         identified_share=measured["identified_share"],
         foreign_cpu_share=measured["foreign_cpu_share"],
+        host_probe_ms=measured["host_probe_ms"],
     )
 
 
@@ -341,7 +348,9 @@ class _RunCollector(Collector):
                    None if run.lag_p99_ms is None else run.lag_p99_ms / 1000.0),
                   ("cluster_eval_telemetry_gap_share", run.gap_share),
                   ("cluster_eval_replica_id_share", run.identified_share),
-                  ("cluster_eval_host_foreign_cpu_share", run.foreign_cpu_share))
+                  ("cluster_eval_host_foreign_cpu_share", run.foreign_cpu_share),
+                  ("cluster_eval_host_memory_probe_seconds",
+                   None if run.host_probe_ms is None else run.host_probe_ms / 1000.0))
         for name, value in single:
             if value is not None:
                 family = self._gauge(name)

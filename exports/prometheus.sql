@@ -91,11 +91,14 @@ FULL OUTER JOIN received AS r USING (mode)
 ORDER BY 1;
 
 -- name: measurement
--- Replay fidelity, the rest: schedule lag, telemetry gaps, replica ids named, and the
--- share of the host's CPU other work took (only when the cluster ran on the flow's host).
+-- Replay fidelity, the rest: schedule lag, telemetry gaps, replica ids named, the share
+-- of the host's CPU other work took and the host's memory probe (these two only when
+-- the cluster ran on the flow's host).
 SELECT max(lag_p99_ms)        FILTER (WHERE item = 'schedule_lag') AS lag_p99_ms,
        max(gap_share)         FILTER (WHERE item = 'telemetry')    AS gap_share,
        max(identified_share)  FILTER (WHERE item = 'replica_ids')  AS identified_share,
-       max(foreign_cpu_share) FILTER (WHERE item = 'host_cpu')     AS foreign_cpu_share
+       max(foreign_cpu_share) FILTER (WHERE item = 'host_cpu')     AS foreign_cpu_share,
+       (SELECT (plan -> 'host_speed' ->> 'probe_ms')::DOUBLE
+        FROM runs WHERE run_id = $run_id)                          AS host_probe_ms
 FROM check_measurement
 WHERE run_id = $run_id;

@@ -70,7 +70,9 @@ def judged_nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, JudgedN
     lost = {"planned": {"pinned": 48, "replay": 50}, "golden_rounds": 2, "replicas": 2}
     quiet_host = {"planned": {"pinned": 48, "replay": 40}, "golden_rounds": 2, "replicas": 2,
                   "host": {"window_s": 62.0, "cpus": 2, "busy_share": 0.9, "ours_share": 0.87,
-                           "foreign_share": 0.03}}
+                           "foreign_share": 0.03},
+                  "host_speed": {"probe_ms": 4.2, "before_ms": 4.9, "after_ms": 3.6,
+                                 "samples": 80}}
     plans = {
         "pass": (night(folder, "night-pass", 1, seed=1, plan=quiet_host), {}),
         "fail": (night(folder, "night-fail", 2, error_every=2), {}),

@@ -132,8 +132,10 @@ def test_replay_fidelity_counts_planned_against_received(judged_nights):
     assert value(healthy, "cluster_eval_telemetry_gap_share") == 0.0
     assert value(healthy, "cluster_eval_replica_id_share") == 1.0
     assert value(healthy, "cluster_eval_host_foreign_cpu_share") == 0.03
+    assert value(healthy, "cluster_eval_host_memory_probe_seconds") == pytest.approx(0.0042)
     # a night with no host measurement (a remote cluster) leaves the series out
-    assert "cluster_eval_host_foreign_cpu_share" not in {name for name, _ in invalid}
+    assert not {"cluster_eval_host_foreign_cpu_share", "cluster_eval_host_memory_probe_seconds"
+                } & {name for name, _ in invalid}
 
 
 def test_run_identity_time_and_duration(judged_nights):
