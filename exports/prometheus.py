@@ -260,7 +260,7 @@ def read_run(db_path: str | Path, run_id: str) -> RunMetrics:
         lag_p99_ms=measured["lag_p99_ms"], gap_share=measured["gap_share"],
         identified_share=measured["identified_share"],
         foreign_cpu_share=measured["foreign_cpu_share"],
-        host_probe_ms=measured["host_probe_ms"],
+        host_probe_ms=run["host_probe_ms"],
     )
 
 

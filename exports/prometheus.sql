@@ -4,7 +4,8 @@
 
 -- name: run
 -- The run's ledger row. Only the cluster's app and deployment names are read from
--- `cluster`: it also holds the serve URL, which never becomes a label.
+-- `cluster`: it also holds the serve URL, which never becomes a label. The host's
+-- memory probe comes from the plan (only when the cluster ran on the flow's host).
 SELECT run_id,
        started_at,
        finished_at,
@@ -12,7 +13,8 @@ SELECT run_id,
        baseline_key,
        config_hash,
        cluster ->> 'app'                                         AS app,
-       CAST(cluster -> 'deployments' AS VARCHAR)                 AS deployments
+       CAST(cluster -> 'deployments' AS VARCHAR)                 AS deployments,
+       (plan -> 'host_speed' ->> 'probe_ms')::DOUBLE             AS host_probe_ms
 FROM runs
 WHERE run_id = $run_id;
 
@@ -91,14 +93,11 @@ FULL OUTER JOIN received AS r USING (mode)
 ORDER BY 1;
 
 -- name: measurement
--- Replay fidelity, the rest: schedule lag, telemetry gaps, replica ids named, the share
--- of the host's CPU other work took and the host's memory probe (these two only when
--- the cluster ran on the flow's host).
+-- Replay fidelity, the rest: schedule lag, telemetry gaps, replica ids named, and the
+-- share of the host's CPU other work took (only when the cluster ran on the flow's host).
 SELECT max(lag_p99_ms)        FILTER (WHERE item = 'schedule_lag') AS lag_p99_ms,
        max(gap_share)         FILTER (WHERE item = 'telemetry')    AS gap_share,
        max(identified_share)  FILTER (WHERE item = 'replica_ids')  AS identified_share,
-       max(foreign_cpu_share) FILTER (WHERE item = 'host_cpu')     AS foreign_cpu_share,
-       (SELECT (plan -> 'host_speed' ->> 'probe_ms')::DOUBLE
-        FROM runs WHERE run_id = $run_id)                          AS host_probe_ms
+       max(foreign_cpu_share) FILTER (WHERE item = 'host_cpu')     AS foreign_cpu_share
 FROM check_measurement
 WHERE run_id = $run_id;
